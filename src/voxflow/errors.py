@@ -1,0 +1,58 @@
+"""The one exception hierarchy of voxflow.
+
+Every error raised on purpose by voxflow derives from :class:`VoxflowError`. Messages say what was
+wrong, where, and (when it is not obvious) what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class VoxflowError(Exception):
+    """Base class of every error voxflow raises on purpose."""
+
+
+class ProtocolError(VoxflowError, ValueError):
+    """An AI Flow event or action did not match the wire format.
+
+    ``problems`` lists each problem as ``"<field path>: <message>"``.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = problems if problems is not None else [message]
+
+
+class SignatureError(VoxflowError):
+    """A webhook request's token or signature did not verify."""
+
+
+class MediaError(VoxflowError, ValueError):
+    """Audio or media input could not be used (bad sample rate, bad WAV, wrong shape ...)."""
+
+
+class DtmfParseError(MediaError):
+    """A DTMF report (SIP INFO body, RFC 4733 payload) could not be understood."""
+
+
+class SipParseError(VoxflowError, ValueError):
+    """A SIP message could not be parsed; ``status`` is the response code to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SdpError(VoxflowError, ValueError):
+    """An SDP body could not be parsed or negotiated; ``status`` is the SIP code to answer."""
+
+    def __init__(self, message: str, status: int = 488) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RtpParseError(VoxflowError, ValueError):
+    """An RTP packet could not be parsed."""
+
+
+class ConfigError(VoxflowError):
+    """The configuration is invalid; the message names the setting."""
