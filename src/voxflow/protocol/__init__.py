@@ -1,1 +1,92 @@
-"""voxflow.protocol"""
+"""The sipgate AI Flow wire format: typed events, actions, the session object, JSON Schema.
+
+This package is the only place the wire format lives; everything else imports it from here.
+"""
+
+from voxflow.protocol.actions import (
+    ACTION_MODELS,
+    Action,
+    AudioAction,
+    BargeInAction,
+    BargeInConfig,
+    BaseAction,
+    ConfigureTranscriptionAction,
+    ConfigureVoiceToVoiceAction,
+    HangupAction,
+    MixAudioAction,
+    SendSmsAction,
+    SpeakAction,
+    TransferAction,
+    TtsConfig,
+    VadConfig,
+)
+from voxflow.protocol.enums import (
+    ActionType,
+    BargeInStrategy,
+    Direction,
+    EventType,
+    TranscriptionProvider,
+    TtsProvider,
+)
+from voxflow.protocol.events import (
+    DTMF_DIGITS,
+    EVENT_MODELS,
+    AssistantSpeakEvent,
+    AssistantSpeechEndedEvent,
+    BaseEvent,
+    DtmfReceivedEvent,
+    Event,
+    SessionEndEvent,
+    SessionStartEvent,
+    SmsFailedEvent,
+    UserBargeInEvent,
+    UserInputTimeoutEvent,
+    UserSpeakEvent,
+    UserSpeechStartedEvent,
+)
+from voxflow.protocol.parsing import dump_actions, parse_action, parse_actions, parse_event, to_wire
+from voxflow.protocol.session import Session
+
+__all__ = [
+    "ACTION_MODELS",
+    "DTMF_DIGITS",
+    "EVENT_MODELS",
+    "Action",
+    "ActionType",
+    "AssistantSpeakEvent",
+    "AssistantSpeechEndedEvent",
+    "AudioAction",
+    "BargeInAction",
+    "BargeInConfig",
+    "BargeInStrategy",
+    "BaseAction",
+    "BaseEvent",
+    "ConfigureTranscriptionAction",
+    "ConfigureVoiceToVoiceAction",
+    "Direction",
+    "DtmfReceivedEvent",
+    "Event",
+    "EventType",
+    "HangupAction",
+    "MixAudioAction",
+    "SendSmsAction",
+    "Session",
+    "SessionEndEvent",
+    "SessionStartEvent",
+    "SmsFailedEvent",
+    "SpeakAction",
+    "TranscriptionProvider",
+    "TransferAction",
+    "TtsConfig",
+    "TtsProvider",
+    "UserBargeInEvent",
+    "UserInputTimeoutEvent",
+    "UserSpeakEvent",
+    "UserSpeechStartedEvent",
+    "VadConfig",
+    "dump_actions",
+    "parse_action",
+    "parse_actions",
+    "parse_event",
+    "to_wire",
+]
