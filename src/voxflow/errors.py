@@ -56,3 +56,8 @@ class RtpParseError(VoxflowError, ValueError):
 
 class ConfigError(VoxflowError):
     """The configuration is invalid; the message names the setting."""
+
+
+class RtpError(VoxflowError):
+    """An RTP session or transport could not do what was asked (nothing negotiated for it, no
+    free port in the configured range, no remote address yet ...)."""
