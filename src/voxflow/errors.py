@@ -26,6 +26,26 @@ class SignatureError(VoxflowError):
     """A webhook request's token or signature did not verify."""
 
 
+class HandlerError(VoxflowError):
+    """An assistant's handler raised, or returned something that is not a valid action.
+
+    The fault is the assistant's, not the caller's: adapters answer 500 and keep serving.
+    """
+
+    def __init__(self, message: str, session_id: str | None = None) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
+class OutboundCallError(VoxflowError):
+    """The outbound-call API refused a call or could not be reached (``status`` is None then)."""
+
+    def __init__(self, message: str, status: int | None = None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
 class MediaError(VoxflowError, ValueError):
     """Audio or media input could not be used (bad sample rate, bad WAV, wrong shape ...)."""
 
