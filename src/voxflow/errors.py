@@ -78,6 +78,34 @@ class ConfigError(VoxflowError):
     """The configuration is invalid; the message names the setting."""
 
 
+class SipStateError(VoxflowError):
+    """A SIP command does not fit the call's or transaction's current state (or the call is gone)."""
+
+
 class RtpError(VoxflowError):
     """An RTP session or transport could not do what was asked (nothing negotiated for it, no
     free port in the configured range, no remote address yet ...)."""
+
+
+class TtsError(VoxflowError):
+    """Speech could not be synthesised."""
+
+
+class TtsNotConfiguredError(TtsError, ConfigError):
+    """A TTS provider was asked for but is not configured (no key) or not installed."""
+
+
+class TtsProviderError(TtsError):
+    """A TTS provider failed: an HTTP error status, a bad answer, or a failed synthesiser run.
+
+    ``provider`` names the provider; ``status`` is the HTTP status (``None`` when not HTTP).
+    """
+
+    def __init__(self, message: str, provider: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+
+
+class SsmlError(TtsError, ValueError):
+    """SSML could not be parsed (malformed XML, a bad attribute value, too long ...)."""
