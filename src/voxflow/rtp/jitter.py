@@ -10,9 +10,11 @@ The buffer is codec-agnostic: it splits and merges payload bytes using ``frame_b
 
 Timing model: a packet's frame is due at ``arrival + depth``. The mapping from RTP timestamps to
 playout slots is kept until a *new* packet (higher sequence number) does not fit it, i.e. it
-would be late, or it would wait longer than ``max_depth`` (or, at a talkspurt start flagged by the
-marker bit, longer than the current depth). Such a packet re-anchors the mapping ("resync");
-an SSRC change always does. Old packets that do not fit are counted late and dropped.
+would be late, or it would wait longer than ``max_wait`` (a timestamp jump; a burst within that
+is simply held), or, at a talkspurt start flagged by the marker bit, longer than the current
+depth plus one frame (silence is the cheap moment to shed extra delay). Such a packet re-anchors
+the mapping ("resync"); an SSRC change always does. Old packets that do not fit are counted late
+and dropped.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class JitterConfig:
     frame_bytes: int = 160
     min_depth: float = 0.04
     max_depth: float = 0.1
+    max_wait: float = 0.2
 
     def __post_init__(self) -> None:
         for name in ("clock_rate", "frame_samples", "frame_bytes"):
@@ -51,10 +54,10 @@ class JitterConfig:
                 raise ConfigError(
                     f"jitter buffer {name} must be positive, got {getattr(self, name)}"
                 )
-        if not 0 <= self.min_depth <= self.max_depth:
+        if not 0 <= self.min_depth <= self.max_depth <= self.max_wait:
             raise ConfigError(
-                f"jitter buffer depths must satisfy 0 <= min_depth <= max_depth, "
-                f"got {self.min_depth} and {self.max_depth}"
+                f"jitter buffer depths must satisfy 0 <= min_depth <= max_depth <= max_wait, "
+                f"got {self.min_depth}, {self.max_depth} and {self.max_wait}"
             )
 
     @property
@@ -261,7 +264,7 @@ class JitterBuffer:
                     return
                 self._resync(packet, now)
             elif is_new and (
-                wait > config.max_depth + config.frame_duration
+                wait > config.max_wait
                 or (packet.marker and wait > self._depth + config.frame_duration)
             ):
                 self._resync(packet, now)
