@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from voxflow.errors import SipParseError
@@ -10,7 +12,7 @@ from voxflow.sip.auth import (
     parse_auth_params,
 )
 
-RFC7616 = {
+RFC7616: dict[str, Any] = {
     "username": "Mufasa",
     "realm": "http-auth@example.org",
     "password": "Circle of Life",
