@@ -80,7 +80,7 @@ case "$cmd" in
     apt_ensure "${DEMO_APT[@]}" "${TEST_APT[@]}"
     venv_ensure
     log "ruff"
-    .venv/bin/ruff check src tests benchmarks examples
+    .venv/bin/ruff check
     log "mypy"
     .venv/bin/mypy
     log "pytest"

@@ -79,7 +79,7 @@ class ConfigError(VoxflowError):
 
 
 class SipStateError(VoxflowError):
-    """A SIP command does not fit the call's or transaction's current state (or the call is gone)."""
+    """A SIP command does not fit the current call or transaction state (or the call is gone)."""
 
 
 class RtpError(VoxflowError):
