@@ -9,12 +9,14 @@ from voxflow.protocol import Action
 
 
 class DeliveryOutcome(StrEnum):
-    """How a delivery ended; everything except the first three counts as a failure."""
+    """How a delivery ended; everything from ``TIMEOUT`` on counts as a failure."""
 
     OK = "ok"
     """The assistant answered with one or more valid actions."""
     NO_ACTION = "no_action"
     """The assistant answered with nothing to do (204, empty body, empty array)."""
+    SENT = "sent"
+    """WebSocket only: the event went out; actions arrive separately, whenever they come."""
     BUFFERED = "buffered"
     """WebSocket only: the connection is down; the event goes out after the reconnect."""
     TIMEOUT = "timeout"
@@ -33,7 +35,9 @@ class DeliveryOutcome(StrEnum):
         return self not in _SUCCESSES
 
 
-_SUCCESSES = frozenset({DeliveryOutcome.OK, DeliveryOutcome.NO_ACTION, DeliveryOutcome.BUFFERED})
+_SUCCESSES = frozenset(
+    {DeliveryOutcome.OK, DeliveryOutcome.NO_ACTION, DeliveryOutcome.SENT, DeliveryOutcome.BUFFERED}
+)
 
 
 @dataclass(frozen=True, slots=True)
