@@ -1,6 +1,13 @@
 """DTMF: keypad facts, the in-band detector and generator, RFC 4733, SIP INFO, the arbiter."""
 
 from voxflow.media.dtmf.arbiter import DtmfArbiter, DtmfPress
+from voxflow.media.dtmf.detector import (
+    BatchDtmfDetector,
+    DetectorSettings,
+    DtmfDetector,
+    DtmfEvent,
+    detect_digits,
+)
 from voxflow.media.dtmf.events import DtmfSource, KeyDown, KeyUp
 from voxflow.media.dtmf.generator import generate_sequence, generate_tone, level_to_amplitude
 from voxflow.media.dtmf.keys import ALL_KEYS, DIGITS, EVENT_CODES, KEY_BY_EVENT_CODE, tone_pair
@@ -22,7 +29,11 @@ __all__ = [
     "DIGITS",
     "EVENT_CODES",
     "KEY_BY_EVENT_CODE",
+    "BatchDtmfDetector",
+    "DetectorSettings",
     "DtmfArbiter",
+    "DtmfDetector",
+    "DtmfEvent",
     "DtmfPress",
     "DtmfSource",
     "KeyDown",
@@ -35,6 +46,7 @@ __all__ = [
     "TelephoneEventReceiver",
     "TelephoneEventSender",
     "build_telephone_event_payload",
+    "detect_digits",
     "extract_telephone_events",
     "generate_sequence",
     "generate_tone",
