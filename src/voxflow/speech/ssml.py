@@ -49,6 +49,7 @@ _PERCENT: Final = re.compile(r"^\s*([+-])?(\d+(?:\.\d+)?)\s*%\s*$")
 _MULTIPLIER: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
 _XML_DECLARATION: Final = re.compile(r"^\s*<\?xml[^>]*\?>")
 _TAG: Final = re.compile(r"<[^>]*>")
+_SPACE_BEFORE_PUNCTUATION: Final = re.compile(r"\s+(?=[.,;:!?])")
 _TRANSPARENT_TAGS: Final = frozenset({"speak", "emphasis", "lang", "mark"})
 _BOUNDARY_TAGS: Final = frozenset({"p", "s", "voice"})
 
@@ -135,7 +136,9 @@ class _SegmentBuilder:
             self._segments.append(BreakSegment(duration_ms))
 
     def boundary(self) -> None:
-        words = " ".join("".join(self._pending).split())
+        # Elements are padded with spaces so they stay separate words; punctuation after one
+        # (``</say-as>.``) must still close up to it.
+        words = _SPACE_BEFORE_PUNCTUATION.sub("", " ".join("".join(self._pending).split()))
         self._pending = []
         if words:
             rate, voice = self._pending_style
