@@ -97,8 +97,9 @@ class EspeakProvider(SegmentedProvider):
         """Map a requested voice or BCP-47 language to an espeak voice.
 
         ``en-US`` → ``en-us``, ``de-DE`` → ``de`` (the region-less voice when there is no
-        regional one); espeak voice names (``en-gb``, ``de+f3``) pass through. Unknown names
-        (e.g. an Azure voice) fall back to the language, then the default voice.
+        regional one); espeak voice names (``en-gb``, ``de+f3``) pass through; other names use
+        their longest known prefix (``en-US-JennyNeural`` → ``en-us``), else the language, else
+        the default voice.
         """
         known = await self.voices()
         for candidate in (voice, language):
@@ -106,11 +107,12 @@ class EspeakProvider(SegmentedProvider):
                 continue
             tag = candidate.strip().lower()
             base, _, variant = tag.partition("+")
-            if base in known:
-                return tag
-            primary = base.split("-")[0]
-            if primary in known:
-                return primary + (f"+{variant}" if variant else "")
+            subtags = base.split("-")
+            # Longest known prefix: "en-US-JennyNeural" → "en-us", "de-DE" → "de".
+            for length in range(len(subtags), 0, -1):
+                prefix = "-".join(subtags[:length])
+                if prefix in known:
+                    return prefix + (f"+{variant}" if variant else "")
         if voice or language:
             logger.warning(
                 "espeak has no voice for voice=%r language=%r; using %r",
