@@ -215,10 +215,7 @@ class Assistant:
         for name, handler in self._targets(parsed):
             result = self._invoke(name, handler, parsed)
             if inspect.isawaitable(result):
-                try:
-                    result = asyncio.run(_awaited(result))
-                except Exception as exc:
-                    raise _failure(name, parsed, exc) from exc
+                result = _run_to_completion(name, parsed, result)
             results.append(result)
         return self._conclude(parsed, results)
 
@@ -321,6 +318,27 @@ def _parse(event: EventInput) -> Event:
 
 async def _awaited(result: Awaitable[object]) -> object:
     return await result
+
+
+def _run_to_completion(name: str, event: Event, result: Awaitable[object]) -> object:
+    if _loop_is_running():
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited on purpose; spare the user a second warning
+        raise _failure(name, event, RuntimeError(
+            "an async handler cannot run through handle_sync() inside a running event loop; "
+            "use 'await assistant.handle(event)'"))
+    try:
+        return asyncio.run(_awaited(result))
+    except Exception as exc:
+        raise _failure(name, event, exc) from exc
+
+
+def _loop_is_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _failure(name: str, event: Event, exc: Exception) -> HandlerError:
