@@ -72,7 +72,7 @@ class Scores:
 
 def _case_family(name: str) -> str:
     """A clip name without its start offset and codec (``key 1 @29 ulaw`` -> ``key 1``)."""
-    return re.sub(r" @\d+ \w+$", "", name)
+    return re.sub(r"( @\d+ \w+| #\d+)$", "", name)
 
 
 def score_synthetic(receiver: Receiver, accept: Sequence[corpus.Clip],
@@ -102,13 +102,23 @@ def score_talkoff(receiver: Receiver, clips: Sequence[corpus.Clip], scores: Scor
             scores.failures["talk-off"].append((f"{clip.category}/{clip.name}", f"heard {got!r}"))
 
 
-def score_talkdown(receiver: Receiver, clips: Sequence[tuple[float, corpus.Clip]],
-                   scores: Scores) -> None:  # fmt: skip
-    """Keys found in order (longest common subsequence) and extra keys, per speech level."""
+def score_talkdown(
+    receiver: Receiver, clips: Sequence[tuple[float, corpus.Clip]], scores: Scores
+) -> None:
+    """Keys found in order (longest common subsequence) and extra keys, per speech level; the
+    keys not reported within 200 ms of their onset are listed as failures."""
     for level, clip in clips:
         got = receiver.digits(clip.samples)
         matched = corpus.matched_keys(clip.expected, got)
         scores.talkdown[level] = (matched, len(clip.expected), len(got) - matched)
+        reported = receiver.key_downs(clip.samples)
+        for index, (key, onset) in enumerate(zip(clip.expected, clip.onsets, strict=True)):
+            window = range(onset, onset + corpus.SAMPLE_RATE // 5)
+            if not any(k == key and sample in window for k, sample in reported):
+                at_s = onset / corpus.SAMPLE_RATE
+                scores.failures["talk-down"].append(
+                    (f"{clip.name} #{index}", f"key {key!r} at {at_s:.2f} s not reported")
+                )
 
 
 def score_latency(receiver: Receiver, clips: Sequence[corpus.Clip], scores: Scores) -> None:
@@ -238,10 +248,13 @@ def print_failures(console: Console, results: dict[str, Scores], limit: int) -> 
         for section, lines in scores.failures.items():
             families: dict[str, list[str]] = defaultdict(list)
             for clip_name, detail in lines:
-                families[_case_family(clip_name)].append(f"{clip_name}: {detail}")
+                family = _case_family(clip_name)
+                variant = clip_name[len(family) :].strip()
+                families[family].append(f"{variant} {detail}".strip())
             console.print(f"[bold]{name} — {section}: {len(lines)} wrong[/]")
             for family, examples in list(families.items())[:limit]:
-                console.print(f"  {family}  ×{len(examples)}   e.g. {examples[0]}")
+                shown = "; ".join(examples[:4]) + ("; …" if len(examples) > 4 else "")
+                console.print(f"  {family} ×{len(examples)}: {shown}", soft_wrap=True)
             if len(families) > limit:
                 console.print(f"  … {len(families) - limit} more families")
 
