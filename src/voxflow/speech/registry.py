@@ -101,6 +101,13 @@ class TtsRegistry:
         known = ", ".join(sorted(self._providers))
         raise TtsNotConfiguredError(f"unknown TTS provider {str(name)!r}; configured: {known}")
 
+    async def aclose(self) -> None:
+        """Release the providers' connections (HTTP pools)."""
+        for provider in self._providers.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
+
     def select(self, selection: TtsSelection | None) -> TtsProvider:
         """The provider for an action's ``tts`` (``None`` → the default)."""
         return self.get(self.default if selection is None else selection.provider)
