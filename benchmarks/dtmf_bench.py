@@ -75,8 +75,9 @@ def _case_family(name: str) -> str:
     return re.sub(r"( @\d+ \w+| #\d+)$", "", name)
 
 
-def score_synthetic(receiver: Receiver, accept: Sequence[corpus.Clip],
-                    reject: Sequence[corpus.Clip], scores: Scores) -> None:  # fmt: skip
+def score_synthetic(
+    receiver: Receiver, accept: Sequence[corpus.Clip], reject: Sequence[corpus.Clip], scores: Scores
+) -> None:
     """Must-accept: exact key string; must-reject: no key at all."""
     for clip in accept:
         got = receiver.digits(clip.samples)
@@ -177,24 +178,38 @@ def _metrics(scores: Scores, talkoff_label: str) -> list[tuple[str, str, float]]
     """``(metric, shown value, merit)`` for one receiver, in table order; bigger merit wins."""
     lat = scores.latencies_ms
     metrics = [
-        ("must-accept detection rate", _rate(scores.accept_passed, scores.accept_total),
-         scores.accept_passed / max(scores.accept_total, 1)),
-        ("must-reject false rate", _rate(scores.reject_false, scores.reject_total),
-         -scores.reject_false / max(scores.reject_total, 1)),
-        (f"talk-off false digits ({talkoff_label})", str(scores.talkoff_false_digits),
-         -scores.talkoff_false_digits),
-    ]  # fmt: skip
+        (
+            "must-accept detection rate",
+            _rate(scores.accept_passed, scores.accept_total),
+            scores.accept_passed / max(scores.accept_total, 1),
+        ),
+        (
+            "must-reject false rate",
+            _rate(scores.reject_false, scores.reject_total),
+            -scores.reject_false / max(scores.reject_total, 1),
+        ),
+        (
+            f"talk-off false digits ({talkoff_label})",
+            str(scores.talkoff_false_digits),
+            -scores.talkoff_false_digits,
+        ),
+    ]
     for level, (found, sent, extra) in sorted(scores.talkdown.items()):
         metric = f"talk-down, speech at {level:.0f} dBm0"
         metrics.append((metric, f"{_rate(found, sent)} +{extra} extra", found - extra))
     metrics += [
-        ("latency after onset, median",
-         f"{statistics.median(lat):.1f} ms" if lat else "-",
-         -statistics.median(lat) if lat else -1e9),
-        ("latency after onset, p99", f"{_percentile(lat, 99):.1f} ms",
-         -_percentile(lat, 99) if lat else -1e9),
+        (
+            "latency after onset, median",
+            f"{statistics.median(lat):.1f} ms" if lat else "-",
+            -statistics.median(lat) if lat else -1e9,
+        ),
+        (
+            "latency after onset, p99",
+            f"{_percentile(lat, 99):.1f} ms",
+            -_percentile(lat, 99) if lat else -1e9,
+        ),
         ("latency clips missed/wrong", str(scores.latency_missed), -scores.latency_missed),
-    ]  # fmt: skip
+    ]
     for channels, rate in sorted(scores.channels_per_core.items()):
         metrics.append((f"RT channels per core, {channels} ch", f"{rate:,.0f}", rate))
     return metrics
@@ -212,8 +227,9 @@ def build_rows(results: dict[str, Scores], talkoff_label: str) -> list[Row]:
     return rows
 
 
-def print_report(console: Console, rows: Sequence[Row], names: Sequence[str],
-                 frame_driven: dict[int, float]) -> None:  # fmt: skip
+def print_report(
+    console: Console, rows: Sequence[Row], names: Sequence[str], frame_driven: dict[int, float]
+) -> None:
     """One table side by side, and a verdict column (voxflow at least as good as spandsp?)."""
     table = Table(title="In-band DTMF receivers on the same corpora", show_lines=False)
     table.add_column("metric")

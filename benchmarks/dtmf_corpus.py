@@ -27,7 +27,7 @@ import wave
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Final
 
@@ -308,7 +308,7 @@ def speech_variants(*, quick: bool = False) -> Iterator[tuple[str, Int16Array]]:
     for effect in _variant_effects(quick):
         samples = _cached(
             ("variant", _tool_version("sox"), source_hash, *effect),
-            lambda e=effect: _sox_effect(source, e),  # type: ignore[misc]
+            partial(_sox_effect, source, effect),
         )
         yield " ".join(effect), samples
 
@@ -397,12 +397,12 @@ def tone_materials() -> Iterator[tuple[str, FloatArray]]:
     """Sox-made sweeps and call-progress tones, each tone at the synthetic base level."""
     version = _tool_version("sox")
     for name, tones, arguments in _sweep_recipes():
-        made = _cached(("synth", version, *arguments), lambda a=arguments: _sox_synth(a))  # type: ignore[misc]
+        made = _cached(("synth", version, *arguments), partial(_sox_synth, arguments))
         yield name, _normalised(made, tones)
     for name, frequencies, on_s, off_s in _CALL_PROGRESS:
         total = 12.0
         arguments = (str(total), *[part for f in frequencies for part in ("sine", f)])
-        made = _cached(("synth", version, *arguments), lambda a=arguments: _sox_synth(a))  # type: ignore[misc]
+        made = _cached(("synth", version, *arguments), partial(_sox_synth, arguments))
         level = _normalised(made, len(frequencies))
         yield name, _cadenced(on_s, off_s, total, level) if off_s else level
 
