@@ -144,7 +144,7 @@ async def test_handle_sync_with_async_handler_inside_a_loop_says_what_to_do(
 
 async def test_invalid_event_is_a_protocol_error(wire_event: Wire) -> None:
     assistant = Assistant(on_session_start=lambda event: "hi")
-    with pytest.raises(ProtocolError, match="dtmf_received.digit"):
+    with pytest.raises(ProtocolError, match=r"dtmf_received\.digit"):
         await assistant.handle(wire_event("dtmf_received", digit="A"))
 
 

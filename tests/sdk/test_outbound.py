@@ -64,7 +64,8 @@ def test_sync_variant_and_assistant_method(api: tuple[str, Recorder]) -> None:
 
 async def test_assistant_call_is_async(api: tuple[str, Recorder]) -> None:
     base_url, _ = api
-    assert (await Assistant(token="t", base_url=base_url).call("flow-1", "+491", "e2")).status == 201
+    placed = await Assistant(token="t", base_url=base_url).call("flow-1", "+491", "e2")
+    assert placed.status == 201
 
 
 @pytest.mark.parametrize(("flow", "status", "words"), [
