@@ -1,0 +1,552 @@
+"""The SIP line: phone calls over SIP/RTP on UDP, presented to the engine as :class:`LineCall`.
+
+:class:`SipLine` owns one SIP socket (a sans-IO :class:`~voxflow.sip.useragent.UserAgent` behind
+:class:`~voxflow.lines.sip_transport.SipTransport`), an RTP port allocator and, per call, an RTP
+socket with its :class:`~voxflow.lines.sip_media.CallMedia`. One media task serves ALL calls:
+every 20 ms (paced from ``time.monotonic()`` deadlines, so lateness never accumulates) it pulls
+each call's due inbound frames, runs the batched in-band DTMF detector once, drains key presses,
+and sends each call's next outbound frame from its audio source.
+
+Outbound silence: when a call's audio source returns None (or there is none), nothing is sent
+for that tick (no comfort noise); the RTP clock still advances and the next audio starts a new
+talkspurt with the marker bit.
+
+Exceptions from the engine's hooks and audio sources are logged; they never end the line or
+another call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from voxflow.errors import MediaError, RtpError, SipStateError, VoxflowError
+from voxflow.lines.config import SipLineConfig
+from voxflow.lines.rtp_transport import RtpPortAllocator, RtpTransport, open_rtp_transport
+from voxflow.lines.sip_media import (
+    FRAME_SAMPLES,
+    AudioSource,
+    CallMedia,
+    DecodedFrame,
+    InbandDetectorPool,
+    Int16Array,
+)
+from voxflow.lines.sip_transport import SipTransport, open_sip_transport
+from voxflow.media.dtmf import DtmfPress, DtmfSource
+from voxflow.rtp.pacer import Pacer
+from voxflow.rtp.session import RtpSession
+from voxflow.sip.events import (
+    CallConfirmed,
+    CallEnded,
+    Event,
+    IncomingCall,
+    InfoReceived,
+    MediaUpdated,
+    RegistrationState,
+    TransferProgress,
+)
+from voxflow.sip.sdp import NegotiatedMedia
+from voxflow.sip.useragent import UserAgent
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AudioSource",
+    "CallEnd",
+    "DecodedFrame",
+    "IncomingCallPolicy",
+    "KeyPress",
+    "LineCall",
+    "SipLine",
+    "TransferOutcome",
+]
+
+T = TypeVar("T")
+_TICK = 0.02
+_FRAME_BUFFER = 250  # 5 s of inbound frames kept for a slow reader; older ones are dropped
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPress:
+    """One key press, reported once whatever path(s) it came by; ``at`` is monotonic seconds."""
+
+    key: str
+    source: DtmfSource
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """Why a call ended: ``by`` is ``local``, ``remote`` or ``timeout``."""
+
+    reason: str
+    by: str
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOutcome:
+    """Result of a blind transfer; on failure the engine may bridge with an INVITE instead."""
+
+    success: bool
+    status: int | None
+    reason: str
+
+
+IncomingCallPolicy = Callable[["LineCall"], "bool | int | Awaitable[bool | int]"]
+"""Decides on a new call: True answers, False rejects with 603, an int rejects with that status."""
+
+
+class _Stream(Generic[T]):
+    """A single-reader async stream; ``limit`` drops the oldest items for a slow reader."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._items: deque[T] = deque(maxlen=limit)
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: T) -> None:
+        if self._closed:
+            return
+        if self._items.maxlen is not None and len(self._items) == self._items.maxlen:
+            self.dropped += 1
+        self._items.append(item)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        while True:
+            while self._items:
+                yield self._items.popleft()
+            if self._closed:
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+
+class LineCall:
+    """One phone call on the line, as the engine sees it."""
+
+    def __init__(self, line: SipLine, incoming: IncomingCall) -> None:
+        self._line = line
+        self.call_id = incoming.call_id
+        self.caller = incoming.from_number
+        self.callee = incoming.to_number
+        self.asserted_identity = incoming.asserted_identity
+        self.remote_address = incoming.remote_addr
+        self.headers = incoming.headers
+        self.media: NegotiatedMedia | None = None
+        self.confirmed = False
+        self._media: CallMedia | None = None
+        self._presses: _Stream[KeyPress] = _Stream()
+        self._frames: _Stream[DecodedFrame] | None = None
+        self._ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
+        self._transfer: asyncio.Future[TransferOutcome] | None = None
+        self.transfer_progress: list[tuple[int, str]] = []
+        self.key_log: list[KeyPress] = []
+
+    def __repr__(self) -> str:
+        return f"<LineCall {self.call_id} from {self.caller} to {self.callee}>"
+
+    # -- what the call delivers -----------------------------------------------------------------
+
+    @property
+    def answered(self) -> bool:
+        """Whether we answered (media is set up)."""
+        return self._media is not None
+
+    @property
+    def end(self) -> CallEnd | None:
+        """How the call ended, or None while it is live."""
+        return self._ended.result() if self._ended.done() else None
+
+    async def wait_ended(self) -> CallEnd:
+        """Wait until the call is over."""
+        return await asyncio.shield(self._ended)
+
+    def presses(self) -> AsyncIterator[KeyPress]:
+        """Key presses in order (each press once); ends when the call ends. One reader only."""
+        return self._presses.__aiter__()
+
+    def frames(self) -> AsyncIterator[DecodedFrame]:
+        """Decoded inbound 20 ms frames (8 kHz int16, ``lost`` flag) from now on; ends with the
+        call. Frames are only buffered once this was called; a reader more than 5 s behind
+        loses the oldest frames."""
+        if self._frames is None:
+            self._frames = _Stream(_FRAME_BUFFER)
+        return self._frames.__aiter__()
+
+    # -- what the call accepts ------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        """Answer now (only needed when the policy deferred answering; idempotent)."""
+        await self._line._answer(self)
+
+    def set_audio_source(self, source: AudioSource | None) -> None:
+        """Pull-based playback: ``source()`` runs each 20 ms and returns 160 samples or None."""
+        self._require_media().audio_source = source
+
+    def play(self, samples: Int16Array) -> None:
+        """Play ``samples`` (8 kHz int16) from the next tick, replacing the current source."""
+        audio = np.asarray(samples, dtype=np.int16).ravel()
+        padded = np.zeros(-(-audio.size // FRAME_SAMPLES) * FRAME_SAMPLES, dtype=np.int16)
+        padded[: audio.size] = audio
+        chunks = deque(padded.reshape(-1, FRAME_SAMPLES))
+        self.set_audio_source(lambda: chunks.popleft() if chunks else None)
+
+    def send_dtmf(self, key: str, duration_ms: float = 100.0) -> None:
+        """Send ``key`` as RFC 4733, or as SIP INFO when telephone-event was not negotiated."""
+        media = self._require_media()
+        if media.can_send_rfc4733:
+            media.queue_dtmf(key, duration_ms)
+            return
+        body = f"Signal={key}\r\nDuration={int(duration_ms)}\r\n".encode()
+        self._line._command(
+            lambda ua, now: ua.send_info(self.call_id, "application/dtmf-relay", body, now)
+        )
+
+    def hangup(self) -> None:
+        """End the call (BYE, CANCEL or a final response, whatever its state); idempotent."""
+        if self._ended.done():
+            return
+        with contextlib.suppress(SipStateError):
+            self._line._command(lambda ua, now: ua.hangup(self.call_id, now))
+
+    async def transfer(self, target: str, max_wait: float = 10.0) -> TransferOutcome:
+        """Blind transfer by REFER: success once the peer reports a 2xx from the target.
+
+        A refused REFER (4xx-6xx), a failed NOTIFY status or no final status within
+        ``max_wait`` seconds is a failure.
+        """
+        if self._transfer is not None and not self._transfer.done():
+            return TransferOutcome(False, None, "a transfer is already in progress")
+        self._transfer = asyncio.get_running_loop().create_future()
+        try:
+            self._line._command(lambda ua, now: ua.refer(self.call_id, target, now))
+        except VoxflowError as error:
+            self._transfer = None
+            return TransferOutcome(False, None, f"transfer to {target!r} not sent: {error}")
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._transfer), max_wait)
+        except TimeoutError:
+            return TransferOutcome(False, None, f"no final transfer status within {max_wait} s")
+
+    # -- fed by the line ------------------------------------------------------------------------
+
+    def _require_media(self) -> CallMedia:
+        if self._media is None:
+            raise SipStateError(f"call {self.call_id} has no media yet (not answered)")
+        return self._media
+
+    def _deliver_presses(self, presses: list[DtmfPress]) -> None:
+        for press in presses:
+            key_press = KeyPress(press.key, press.source, press.at_ms / 1000)
+            log.info("call %s: key %s via %s", self.call_id, press.key, press.source)
+            self.key_log.append(key_press)
+            self._presses.put(key_press)
+
+    def _deliver_frames(self, frames: list[DecodedFrame]) -> None:
+        if self._frames is not None:
+            for frame in frames:
+                self._frames.put(frame)
+
+    def _on_transfer_progress(self, event: TransferProgress) -> None:
+        self.transfer_progress.append((event.status, event.reason))
+        future = self._transfer
+        if future is None or future.done():
+            return
+        if event.status >= 300:
+            future.set_result(TransferOutcome(False, event.status, event.reason))
+        elif event.final and event.status >= 200:
+            future.set_result(TransferOutcome(True, event.status, event.reason))
+
+    def _finish(self, end: CallEnd) -> None:
+        if not self._ended.done():
+            self._ended.set_result(end)
+        self._presses.close()
+        if self._frames is not None:
+            self._frames.close()
+        if self._transfer is not None and not self._transfer.done():
+            self._transfer.set_result(TransferOutcome(False, None, f"call ended: {end.reason}"))
+
+
+class SipLine:
+    """SIP/RTP phone line: answers calls, moves their media, reports keys and hang-ups.
+
+    ``policy`` decides on each incoming call (default: answer everything); answered calls
+    are also handed out by :meth:`next_call`.
+    """
+
+    def __init__(self, config: SipLineConfig, policy: IncomingCallPolicy | None = None) -> None:
+        self.config = config
+        self.policy = policy
+        self._sip_config = config.sip_config()
+        self._allocator = RtpPortAllocator(config.rtp_ports, config.rtp_bind_host)
+        self._sip: SipTransport | None = None
+        self._calls: dict[str, LineCall] = {}
+        self._inband = InbandDetectorPool()
+        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._answered: _Stream[LineCall] = _Stream()
+        self._registration_changed = asyncio.Event()
+        self.registration: RegistrationState | None = None
+        self.late_ticks = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the SIP socket, start the media tick and register to the trunk if configured."""
+        if self._sip is not None:
+            raise SipStateError("SIP line already started")
+        self._sip = await open_sip_transport(self._sip_config, self._on_sip_event)
+        self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+        if self.config.trunk is not None:
+            self._command(lambda ua, now: ua.register(now))
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Hang up live calls, unregister, wait up to ``grace`` s for answers, close sockets."""
+        if self._sip is None:
+            return
+        for call in list(self._calls.values()):
+            call.hangup()
+        if self.registration is not None and self.registration.registered:
+            with contextlib.suppress(SipStateError):
+                self._command(lambda ua, now: ua.unregister(now))
+        deadline = time.monotonic() + grace
+        # The user agent has no "idle" notification; a short poll while BYEs are answered.
+        while (self.agent.call_count or self._registration_pending()) and (  # noqa: ASYNC110
+            time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.02)
+        for task in [*self._tasks, *([self._ticker] if self._ticker else [])]:
+            task.cancel()
+        for task in [*self._tasks, *([self._ticker] if self._ticker else [])]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for call in list(self._calls.values()):
+            await self._release(call, CallEnd("line stopped", "local"))
+        self._sip.close()
+        self._sip = None
+        self._answered.close()
+
+    def _registration_pending(self) -> bool:
+        return self.registration is not None and self.registration.registered
+
+    @property
+    def agent(self) -> UserAgent:
+        """The SIP user agent (for statistics)."""
+        if self._sip is None:
+            raise SipStateError("SIP line is not started")
+        return self._sip.agent
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where the SIP socket listens (host, port) — the real port when 0 was configured."""
+        config = self.agent.config
+        return (config.listen_address, config.listen_port)
+
+    @property
+    def uri(self) -> str:
+        """A SIP URI that reaches this line."""
+        host, port = self.agent.config.advertised_address, self.address[1]
+        return f"sip:{self.config.user}@{host}:{port}"
+
+    @property
+    def calls(self) -> list[LineCall]:
+        """Live calls."""
+        return list(self._calls.values())
+
+    async def next_call(self, max_wait: float | None = None) -> LineCall:
+        """The next answered call (TimeoutError after ``max_wait`` seconds)."""
+
+        async def first() -> LineCall:
+            async for call in self._answered:
+                return call
+            raise SipStateError("SIP line stopped")
+
+        return await asyncio.wait_for(first(), max_wait)
+
+    async def wait_registered(self, max_wait: float = 10.0) -> RegistrationState:
+        """Wait until the trunk accepted our REGISTER; TimeoutError with the last state if not."""
+        deadline = time.monotonic() + max_wait
+        while self.registration is None or not self.registration.registered:
+            self._registration_changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"not registered within {max_wait} s: {self.registration}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._registration_changed.wait(), remaining)
+        return self.registration
+
+    # -- signalling -----------------------------------------------------------------------------
+
+    def _command(self, action: Callable[[UserAgent, float], T]) -> T:
+        if self._sip is None:
+            raise SipStateError("SIP line is not started")
+        return self._sip.command(action)
+
+    def _on_sip_event(self, event: Event) -> None:
+        if isinstance(event, IncomingCall):
+            call = LineCall(self, event)
+            self._calls[call.call_id] = call
+            self._spawn(self._admit(call))
+        elif isinstance(event, RegistrationState):
+            log.info("trunk registration: %s (%s %s)", event.registered, event.status, event.reason)
+            self.registration = event
+            self._registration_changed.set()
+        elif (found := self._calls.get(getattr(event, "call_id", ""))) is not None:
+            self._on_call_event(found, event)
+
+    def _on_call_event(self, call: LineCall, event: Event) -> None:
+        now = time.monotonic()
+        if isinstance(event, CallConfirmed):
+            call.confirmed = True
+        elif isinstance(event, CallEnded):
+            log.info("call %s ended by %s: %s", call.call_id, event.by, event.reason)
+            self._spawn(self._release(call, CallEnd(event.reason, event.by, event.status)))
+        elif isinstance(event, InfoReceived) and call._media is not None:
+            call._media.receive_info(call.call_id, event.cseq, event.content_type, event.body, now)
+        elif isinstance(event, MediaUpdated) and call._media is not None:
+            call.media = event.media
+            call._media.update(event.media, now)
+        elif isinstance(event, TransferProgress):
+            call._on_transfer_progress(event)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _admit(self, call: LineCall) -> None:
+        try:
+            verdict = await self._decide(call)
+            if call.end is not None:
+                return
+            if verdict is True:
+                self._command(lambda ua, now: ua.ring(call.call_id, now))
+                await self._answer(call)
+            elif verdict is not None:
+                status = 603 if verdict is False else int(verdict)
+                self._command(lambda ua, now: ua.reject(call.call_id, status, now))
+        except (VoxflowError, OSError) as error:
+            log.warning("call %s could not be answered: %s", call.call_id, error)
+            with contextlib.suppress(VoxflowError):
+                self._command(lambda ua, now: ua.reject(call.call_id, 503, now))
+
+    async def _decide(self, call: LineCall) -> bool | int | None:
+        """The policy's verdict; None when the policy answers the call itself later."""
+        if self.policy is None:
+            return True
+        try:
+            verdict = self.policy(call)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+        except Exception:  # a broken policy refuses this call only
+            log.exception("incoming-call policy failed for %s", call.call_id)
+            return 500
+        if call.answered:
+            return None
+        if isinstance(verdict, bool):
+            return verdict
+        if isinstance(verdict, int) and 300 <= verdict <= 699:
+            return verdict
+        log.error("incoming-call policy returned %r; rejecting %s", verdict, call.call_id)
+        return 500
+
+    async def _answer(self, call: LineCall) -> None:
+        if call.answered or call.end is not None:
+            return
+        session = RtpSession(audio_payload_type=0)
+        media_holder: list[CallMedia] = []
+        transport = await open_rtp_transport(
+            self._allocator,
+            session,
+            lambda event: media_holder[0].on_rtp_event(event) if media_holder else None,
+        )
+        if call.end is not None:
+            await transport.close()
+            return
+        port = transport.local_address[1]
+        address = self.config.advertised_address
+        try:
+            negotiated = self._command(lambda ua, now: ua.answer(call.call_id, address, port, now))
+            if negotiated is None:
+                raise RtpError("INVITE without SDP offer is not supported by the SIP line")
+            media = CallMedia(transport, negotiated, call._deliver_presses)
+        except (VoxflowError, MediaError):
+            await transport.close()
+            raise
+        media_holder.append(media)
+        call.media = negotiated
+        call._media = media
+        self._inband.add(media)
+        log.info(
+            "call %s answered: %s from %s:%s",
+            call.call_id,
+            negotiated.codec.name,
+            negotiated.remote_address,
+            negotiated.remote_port,
+        )
+        self._answered.put(call)
+
+    async def _release(self, call: LineCall, end: CallEnd) -> None:
+        self._calls.pop(call.call_id, None)
+        media, call._media = call._media, None
+        call._finish(end)
+        if media is not None:
+            self._inband.remove(media)
+            await media.transport.close()
+
+    # -- media ----------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        pacer = Pacer(time.monotonic(), _TICK)
+        while True:
+            previous = pacer.tick
+            deadline = pacer.next_deadline(time.monotonic())
+            self.late_ticks += max(0, pacer.tick - previous - 1)
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                self._tick(time.monotonic())
+            except Exception:  # the media tick must survive anything one call does
+                log.exception("media tick failed")
+
+    def _tick(self, now: float) -> None:
+        live = [(call, call._media) for call in self._calls.values() if call._media is not None]
+        frames: dict[int, list[DecodedFrame]] = {}
+        for call, media in live:
+            try:
+                call_frames = media.pop_frames(now)
+            except Exception:
+                log.exception("call %s: inbound media failed", call.call_id)
+                continue
+            if media.detector_slot is not None:
+                frames[media.detector_slot] = call_frames
+            call._deliver_frames(call_frames)
+        self._inband.process(frames, now)
+        for call, media in live:
+            try:
+                media.poll(now)
+                media.send_tick()
+            except Exception:
+                log.exception("call %s: media tick failed", call.call_id)
+
+
+def rtp_transport_of(call: LineCall) -> RtpTransport | None:
+    """The call's RTP socket (for diagnostics and tests), or None before answer/after end."""
+    return call._media.transport if call._media is not None else None
