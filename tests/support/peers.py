@@ -43,6 +43,14 @@ def free_port(kind: socket.SocketKind = socket.SOCK_DGRAM) -> int:
             return port
 
 
+def free_sip_port() -> int:
+    """A free port whose successor is free for TCP too: baresip binds SIP/TLS on port + 1."""
+    while True:
+        port = free_port()
+        if port < 65535 and _is_free(port + 1, socket.SOCK_STREAM):
+            return port
+
+
 def free_port_block(size: int) -> int:
     """First port of ``size`` consecutive UDP ports (even first port) that are all free now."""
     for _ in range(200):
@@ -174,8 +182,10 @@ class Baresip:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.user = user
-        self.sip_port = free_port()
+        self.sip_port = free_sip_port()
         self.ctrl_port = free_port(socket.SOCK_STREAM)
+        while self.ctrl_port == self.sip_port + 1:
+            self.ctrl_port = free_port(socket.SOCK_STREAM)
         self.rtp_base = free_port_block(20)
         self.audio_source = audio_source or write_wav(workdir / "source.wav", 60, tone_hz=440)
         self.record_dir = record_dir
