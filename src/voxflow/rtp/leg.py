@@ -260,7 +260,12 @@ class MediaLeg:
         return self._session.ssrc
 
     def update_media(self, media: LegMedia, now: float) -> None:
-        """Apply a re-INVITE's offer/answer: codec and payload types, telephone-event, hold."""
+        """Apply a re-INVITE's offer/answer: codec and payload types, telephone-event, hold.
+
+        The RFC 4733 receiver starts afresh and the arbiter follows telephone-event coming or
+        going. Audio already in the jitter buffer (at most its depth, <= 100 ms) is decoded
+        with the new law, because buffered frames do not remember their payload type.
+        """
         old = self._media
         self._media = media
         self._session.renegotiate(
