@@ -67,7 +67,7 @@ def test_replayed_timestamp_cannot_be_moved() -> None:
 
 
 def test_verify_needs_a_secret() -> None:
-    with pytest.raises(ValueError, match="at least one secret"):
+    with pytest.raises(SignatureError, match="at least one secret"):
         verify(sign(BODY, "x", STAMP), BODY, [], now=STAMP)
 
 
