@@ -1,8 +1,11 @@
-"""End-to-end: real SIP clients (baresip, SIPp, kamailio) against voxflow's SIP line on 127.0.0.1."""
+"""End-to-end: real SIP clients (baresip, SIPp, kamailio) against the SIP line on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
 import wave
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -10,25 +13,32 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from peers import HOST, Baresip, free_port_block, write_wav
+from peers import HOST, Baresip, Kamailio, Sipp, free_port_block, write_wav
 
-from voxflow.lines.config import SipLineConfig
-from voxflow.lines.sip import KeyPress, LineCall, SipLine
+from voxflow.lines.config import SipLineConfig, TrunkSettings
+from voxflow.lines.sip import KeyPress, LineCall, SipLine, rtp_transport_of
 from voxflow.media.dtmf import DtmfSource, generate_sequence
+from voxflow.rtp.session import RtpSessionStats
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(30)]
 
 MakeBaresip = Callable[..., Baresip]
 
 
+def line_config(**options: object) -> SipLineConfig:
+    base = free_port_block(40)
+    return SipLineConfig(
+        listen_host=HOST,
+        listen_port=0,
+        rtp_port_min=base,
+        rtp_port_max=base + 39,
+        **options,  # type: ignore[arg-type]
+    )
+
+
 @pytest.fixture
 async def line() -> AsyncIterator[SipLine]:
-    base = free_port_block(40)
-    sip_line = SipLine(
-        SipLineConfig(
-            listen_host=HOST, listen_port=0, rtp_port_min=base, rtp_port_max=base + 39
-        )
-    )
+    sip_line = SipLine(line_config())
     await sip_line.start()
     yield sip_line
     await sip_line.stop()
@@ -59,11 +69,21 @@ async def collect_keys(call: LineCall, count: int, within: float) -> list[KeyPre
             if len(keys) == count:
                 return
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(gather(), within)
-    except TimeoutError:
-        pass
     return keys
+
+
+def rtp_port_of(call: LineCall) -> int:
+    transport = rtp_transport_of(call)
+    assert transport is not None, "call has no media"
+    return transport.local_address[1]
+
+
+def rtp_session_stats(call: LineCall) -> RtpSessionStats:
+    transport = rtp_transport_of(call)
+    assert transport is not None, "call has no media"
+    return transport.session.stats
 
 
 async def dial_in(peer: Baresip, line: SipLine) -> LineCall:
@@ -151,3 +171,217 @@ async def test_inband_keys_from_a_wav_are_reported_once_each(
     assert {k.source for k in keys} == {DtmfSource.INBAND}
     await asyncio.to_thread(peer.hangup)
     await asyncio.wait_for(call.wait_ended(), 5)
+
+
+_INFO_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="INFO keys">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+{infos}
+  <send retrans="500"><![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {bye_cseq} BYE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+_INFO_STEP = """  <pause milliseconds="150"/>
+  <send retrans="500"><![CDATA[
+INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} INFO
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal={key}
+Duration=160
+]]></send>
+  <recv response="200"/>
+"""
+
+
+def info_scenario(keys: str) -> str:
+    steps = "".join(_INFO_STEP.format(cseq=2 + i, key=key) for i, key in enumerate(keys))
+    return _INFO_SCENARIO.format(infos=steps, bye_cseq=2 + len(keys))
+
+
+async def test_sip_info_keys_from_sipp_are_reported_in_order(
+    line: SipLine, sipp: Callable[..., Sipp], tmp_path: Path
+) -> None:
+    digits = "4#7*90"
+    scenario = tmp_path / "info_keys.xml"
+    scenario.write_text(info_scenario(digits))
+    client = sipp("info", scenario=scenario)
+    answered = asyncio.ensure_future(line.next_call(15))
+    result = await asyncio.to_thread(client.run, f"{HOST}:{line.address[1]}", timeout=20)
+    assert result.exit_code == 0 and result.successful == 1, result.output[-2000:]
+    call = await answered
+    await asyncio.wait_for(call.wait_ended(), 2)
+    assert line.agent.stats.malformed == 0
+    assert "".join(k.key for k in call.key_log) == digits
+    assert {k.source for k in call.key_log} == {DtmfSource.SIP_INFO}
+    assert call.end is not None and call.end.by == "remote"
+
+
+async def test_blind_transfer_is_accepted_by_baresip(line: SipLine, baresip: MakeBaresip) -> None:
+    peer = baresip("caller", answermode="auto")
+    call = await dial_in(peer, line)
+    # baresip follows the REFER by calling the target: let that be this line, as "sales".
+    target = f"sip:sales@{HOST}:{line.address[1]}"
+    outcome = await call.transfer(target, max_wait=10)
+    assert outcome.success, (outcome, call.transfer_progress)
+    assert outcome.status == 200
+    assert call.transfer_progress[0][0] == 202
+    transferred = await line.next_call(5)
+    assert transferred.callee == "sales"
+    event = await asyncio.to_thread(peer.wait_event, "TRANSFER", 5)
+    assert "sales" in str(event)
+
+
+async def test_trunk_registration_answers_the_digest_challenge(
+    kamailio: Callable[..., Kamailio],
+) -> None:
+    registrar = kamailio("registrar", user="engine", password="secret")
+    await asyncio.to_thread(registrar.start)
+    trunk = TrunkSettings(
+        registrar=HOST, host=HOST, port=registrar.port, username="engine", password="secret"
+    )
+    sip_line = SipLine(line_config(trunk=trunk))
+    await sip_line.start()
+    try:
+        state = await sip_line.wait_registered(10)
+        assert state.registered and state.status == 200 and state.expires > 0
+    finally:
+        await sip_line.stop()
+    assert sip_line.registration is not None and not sip_line.registration.registered
+
+
+async def test_wrong_password_leaves_the_trunk_unregistered(
+    kamailio: Callable[..., Kamailio],
+) -> None:
+    registrar = kamailio("registrar", user="engine", password="secret")
+    await asyncio.to_thread(registrar.start)
+    trunk = TrunkSettings(
+        registrar=HOST, host=HOST, port=registrar.port, username="engine", password="wrong"
+    )
+    sip_line = SipLine(line_config(trunk=trunk))
+    await sip_line.start()
+    try:
+        with pytest.raises(TimeoutError):
+            await sip_line.wait_registered(3)
+        assert sip_line.registration is not None
+        assert sip_line.registration.status in (401, 403)
+    finally:
+        await sip_line.stop()
+
+
+def flood_invite(port: int, index: int, sdp_port: int) -> bytes:
+    sdp = (
+        f"v=0\r\no=- {index} 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+        f"m=audio {sdp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+    return (
+        f"INVITE sip:bot@{HOST}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {HOST}:9;branch=z9hG4bKflood{index}\r\n"
+        f"From: <sip:flood@{HOST}>;tag=f{index}\r\nTo: <sip:bot@{HOST}>\r\n"
+        f"Call-ID: flood-{index}@{HOST}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+        f"Contact: <sip:flood@{HOST}:9>\r\nContent-Type: application/sdp\r\n"
+        f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
+    ).encode()
+
+
+async def test_hostile_input_leaves_the_line_serving_calls(baresip: MakeBaresip) -> None:
+    # Trunk-style policy: calls from the flooding source are refused, everything else answered.
+    sip_line = SipLine(line_config(), policy=lambda call: 403 if call.caller == "flood" else True)
+    await sip_line.start()
+    try:
+        first = baresip("first")
+        call = await dial_in(first, sip_line)
+        sip_address = sip_line.address
+        rtp = rtp_port_of(call)
+        transport = rtp_transport_of(call)
+        assert transport is not None
+        for _ in range(100):  # the caller's audio must have fixed (latched) the RTP source
+            if transport.session.latched:
+                break
+            await asyncio.sleep(0.02)
+        assert transport.session.latched
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
+            for size in (1, 17, 500, 1400, 65000):
+                attacker.sendto(os.urandom(size), sip_address)
+            invite = flood_invite(sip_address[1], 0, 9)
+            for cut in (10, 60, len(invite) // 2, len(invite) - 5):
+                attacker.sendto(invite[:cut], sip_address)
+            attacker.sendto(invite[:200] + b"X-Pad: " + b"a" * 60000 + b"\r\n\r\n", sip_address)
+            for _ in range(50):  # RTP-looking packets from an address that is not the caller
+                attacker.sendto(bytes([0x80, 0]) + os.urandom(170), (HOST, rtp))
+                attacker.sendto(os.urandom(172), (HOST, rtp))
+            for index in range(1, 501):
+                attacker.sendto(flood_invite(sip_address[1], index, 9), sip_address)
+                if index % 50 == 0:
+                    await asyncio.sleep(0.01)
+        await asyncio.to_thread(first.send_digits, "42")
+        keys = await collect_keys(call, 2, 6)
+        assert "".join(k.key for k in keys) == "42"
+        session_stats = rtp_session_stats(call)
+        assert session_stats.rejected_wrong_source + session_stats.rejected_not_rtp >= 50
+        await asyncio.to_thread(first.hangup)
+        await asyncio.wait_for(call.wait_ended(), 5)
+
+        second = baresip("second")
+        fresh = await dial_in(second, sip_line)
+        await asyncio.to_thread(second.send_digits, "9#")
+        keys = await collect_keys(fresh, 2, 6)
+        assert "".join(k.key for k in keys) == "9#"
+        stats = sip_line.agent.stats
+        assert stats.malformed >= 5 and stats.internal_errors == 0
+        assert [c.call_id for c in sip_line.calls] == [fresh.call_id]
+    finally:
+        await sip_line.stop()

@@ -148,6 +148,7 @@ class LineCall:
         self.asserted_identity = incoming.asserted_identity
         self.remote_address = incoming.remote_addr
         self.headers = incoming.headers
+        self.has_offer = incoming.offer is not None
         self.media: NegotiatedMedia | None = None
         self.confirmed = False
         self._media: CallMedia | None = None
@@ -431,6 +432,11 @@ class SipLine:
         task.add_done_callback(self._tasks.discard)
 
     async def _admit(self, call: LineCall) -> None:
+        if not call.has_offer:
+            # Answering would send our offer in the 200 and leave media to the ACK; not built.
+            log.warning("call %s: INVITE without SDP offer refused (488)", call.call_id)
+            self._command(lambda ua, now: ua.reject(call.call_id, 488, now))
+            return
         try:
             verdict = await self._decide(call)
             if call.end is not None:
