@@ -72,14 +72,19 @@ def _handler_failed(exc: HandlerError) -> WebhookResponse:
     return _error(500, f"assistant error: {exc}")
 
 
+def _admit(
+    assistant: Assistant, headers: Mapping[str, str], body: bytes, now: float
+) -> WebhookResponse | Event:
+    """The refusal (401/400) for a request, or the event it carries."""
+    refused = authenticate(assistant, headers, body, now)
+    return refused if refused is not None else parse_request(body)
+
+
 async def answer_webhook(
     assistant: Assistant, headers: Mapping[str, str], body: bytes, now: float
 ) -> WebhookResponse:
     """The complete answer to one webhook request (for async servers)."""
-    refused = authenticate(assistant, headers, body, now)
-    if refused is not None:
-        return refused
-    event = parse_request(body)
+    event = _admit(assistant, headers, body, now)
     if isinstance(event, WebhookResponse):
         return event
     try:
@@ -92,10 +97,7 @@ def answer_webhook_sync(
     assistant: Assistant, headers: Mapping[str, str], body: bytes, now: float
 ) -> WebhookResponse:
     """:func:`answer_webhook` for synchronous servers (WSGI)."""
-    refused = authenticate(assistant, headers, body, now)
-    if refused is not None:
-        return refused
-    event = parse_request(body)
+    event = _admit(assistant, headers, body, now)
     if isinstance(event, WebhookResponse):
         return event
     try:
