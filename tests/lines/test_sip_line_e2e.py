@@ -16,9 +16,9 @@ import pytest
 from peers import HOST, Baresip, Kamailio, Sipp, free_port_block, write_wav
 
 from voxflow.lines.config import SipLineConfig, TrunkSettings
-from voxflow.lines.sip import KeyPress, LineCall, SipLine, rtp_transport_of
+from voxflow.lines.sip import KeyPress, LineCall, SipLine
 from voxflow.media.dtmf import DtmfSource, generate_sequence
-from voxflow.rtp.session import RtpSessionStats
+from voxflow.rtp.leg import MediaLeg
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(30)]
 
@@ -74,16 +74,10 @@ async def collect_keys(call: LineCall, count: int, within: float) -> list[KeyPre
     return keys
 
 
-def rtp_port_of(call: LineCall) -> int:
-    transport = rtp_transport_of(call)
-    assert transport is not None, "call has no media"
-    return transport.local_address[1]
-
-
-def rtp_session_stats(call: LineCall) -> RtpSessionStats:
-    transport = rtp_transport_of(call)
-    assert transport is not None, "call has no media"
-    return transport.session.stats
+def leg_of(call: LineCall) -> MediaLeg:
+    leg = call.leg
+    assert leg is not None, "call has no media"
+    return leg
 
 
 async def dial_in(peer: Baresip, line: SipLine) -> LineCall:
@@ -345,14 +339,13 @@ async def test_hostile_input_leaves_the_line_serving_calls(baresip: MakeBaresip)
         first = baresip("first")
         call = await dial_in(first, sip_line)
         sip_address = sip_line.address
-        rtp = rtp_port_of(call)
-        transport = rtp_transport_of(call)
-        assert transport is not None
+        rtp = call.rtp_port
+        assert rtp is not None
         for _ in range(100):  # the caller's audio must have fixed (latched) the RTP source
-            if transport.session.latched:
+            if leg_of(call).stats.rtp.received:
                 break
             await asyncio.sleep(0.02)
-        assert transport.session.latched
+        assert leg_of(call).stats.rtp.received
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
             for size in (1, 17, 500, 1400, 65000):
                 attacker.sendto(os.urandom(size), sip_address)
@@ -370,7 +363,7 @@ async def test_hostile_input_leaves_the_line_serving_calls(baresip: MakeBaresip)
         await asyncio.to_thread(first.send_digits, "42")
         keys = await collect_keys(call, 2, 6)
         assert "".join(k.key for k in keys) == "42"
-        session_stats = rtp_session_stats(call)
+        session_stats = leg_of(call).stats.rtp
         assert session_stats.rejected_wrong_source + session_stats.rejected_not_rtp >= 50
         await asyncio.to_thread(first.hangup)
         await asyncio.wait_for(call.wait_ended(), 5)

@@ -2,14 +2,15 @@
 
 :class:`SipLine` owns one SIP socket (a sans-IO :class:`~voxflow.sip.useragent.UserAgent` behind
 :class:`~voxflow.lines.sip_transport.SipTransport`), an RTP port allocator and, per call, an RTP
-socket with its :class:`~voxflow.lines.sip_media.CallMedia`. One media task serves ALL calls:
+socket feeding a sans-IO :class:`~voxflow.rtp.leg.MediaLeg`. One media task serves ALL calls:
 every 20 ms (paced from ``time.monotonic()`` deadlines, so lateness never accumulates) it pulls
-each call's due inbound frames, runs the batched in-band DTMF detector once, drains key presses,
-and sends each call's next outbound frame from its audio source.
+each leg's inbound frame through the one batched in-band DTMF detector
+(:class:`~voxflow.rtp.inband.InbandDetectorPool`), drains key presses, and sends each call's
+next outbound frame from its audio source.
 
-Outbound silence: when a call's audio source returns None (or there is none), nothing is sent
-for that tick (no comfort noise); the RTP clock still advances and the next audio starts a new
-talkspurt with the marker bit.
+Outbound silence: when a call's audio source returns None (or there is none), encoded digital
+silence is sent (no comfort noise is negotiated); it keeps NAT bindings and the peer's jitter
+buffer fed, and queued DTMF goes out in its place.
 
 Exceptions from the engine's hooks and audio sources are logged; they never end the line or
 another call.
@@ -25,25 +26,19 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
-from voxflow.errors import MediaError, RtpError, SipStateError, VoxflowError
+from voxflow.errors import RtpError, SipStateError, VoxflowError
 from voxflow.lines.config import SipLineConfig
-from voxflow.lines.rtp_transport import RtpPortAllocator, RtpTransport, open_rtp_transport
-from voxflow.lines.sip_media import (
-    FRAME_SAMPLES,
-    AudioSource,
-    CallMedia,
-    DecodedFrame,
-    InbandDetectorPool,
-    Int16Array,
-)
+from voxflow.lines.rtp_transport import RtpPortAllocator
 from voxflow.lines.sip_transport import SipTransport, open_sip_transport
 from voxflow.media.dtmf import DtmfPress, DtmfSource
+from voxflow.rtp.inband import InbandDetectorPool
+from voxflow.rtp.leg import FRAME_SAMPLES, InboundFrame, LegMedia, MediaLeg
 from voxflow.rtp.pacer import Pacer
-from voxflow.rtp.session import RtpSession
 from voxflow.sip.events import (
     CallConfirmed,
     CallEnded,
@@ -62,7 +57,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "AudioSource",
     "CallEnd",
-    "DecodedFrame",
+    "InboundFrame",
     "IncomingCallPolicy",
     "KeyPress",
     "LineCall",
@@ -71,6 +66,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+Int16Array = npt.NDArray[np.int16]
+AudioSource = Callable[[], "Int16Array | None"]
+"""Called once per 20 ms tick: 160 int16 samples (8 kHz) to send, or None for silence."""
 _TICK = 0.02
 _FRAME_BUFFER = 250  # 5 s of inbound frames kept for a slow reader; older ones are dropped
 
@@ -137,6 +135,88 @@ class _Stream(Generic[T]):
             await self._wakeup.wait()
 
 
+class _RtpSocket(asyncio.DatagramProtocol):
+    """One call's RTP socket: datagrams go to its media leg once the leg exists."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self.leg: MediaLeg | None = None
+        self._release = release
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The selector loop's datagram transport does not subclass DatagramTransport.
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        if self.leg is not None:
+            self.leg.receive_datagram(data, (str(addr[0]), int(str(addr[1]))), time.monotonic())
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a peer that went away must not end the call.
+        log.debug("RTP socket error: %s", exc)
+
+    @property
+    def port(self) -> int:
+        """The bound local port."""
+        assert self._transport is not None
+        return int(self._transport.get_extra_info("sockname")[1])
+
+    def send(self, datagrams: list[bytes]) -> None:
+        remote = self.leg.remote if self.leg is not None else None
+        if self._transport is None or remote is None:
+            return
+        for datagram in datagrams:
+            self._transport.sendto(datagram, remote)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+            self._release()
+
+
+async def _open_rtp_socket(allocator: RtpPortAllocator) -> _RtpSocket:
+    sock = allocator.bind()
+    port = sock.getsockname()[1]
+    try:
+        _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: _RtpSocket(lambda: allocator.release(port)), sock=sock
+        )
+    except BaseException:
+        sock.close()
+        allocator.release(port)
+        raise
+    return protocol
+
+
+@dataclass(slots=True)
+class _CallMedia:
+    """A call's media on the line: its leg, socket, detector slot and audio source."""
+
+    leg: MediaLeg
+    socket: _RtpSocket
+    slot: int
+    audio_source: AudioSource | None = None
+
+    def next_frame(self) -> Int16Array | None:
+        source = self.audio_source
+        if source is None:
+            return None
+        try:
+            frame = source()
+        except Exception:  # the engine's source must not stop this call's media or others'
+            log.exception("%s: audio source failed; continuing without it", self.leg.label)
+            self.audio_source = None
+            return None
+        if frame is None:
+            return None
+        samples = np.asarray(frame)
+        if samples.shape != (FRAME_SAMPLES,):
+            log.warning("%s: audio frame of shape %s dropped", self.leg.label, samples.shape)
+            return None
+        return samples.astype(np.int16, copy=False)
+
+
 class LineCall:
     """One phone call on the line, as the engine sees it."""
 
@@ -151,9 +231,9 @@ class LineCall:
         self.has_offer = incoming.offer is not None
         self.media: NegotiatedMedia | None = None
         self.confirmed = False
-        self._media: CallMedia | None = None
+        self._media: _CallMedia | None = None
         self._presses: _Stream[KeyPress] = _Stream()
-        self._frames: _Stream[DecodedFrame] | None = None
+        self._frames: _Stream[InboundFrame] | None = None
         self._ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
         self._transfer: asyncio.Future[TransferOutcome] | None = None
         self.transfer_progress: list[tuple[int, str]] = []
@@ -182,7 +262,7 @@ class LineCall:
         """Key presses in order (each press once); ends when the call ends. One reader only."""
         return self._presses.__aiter__()
 
-    def frames(self) -> AsyncIterator[DecodedFrame]:
+    def frames(self) -> AsyncIterator[InboundFrame]:
         """Decoded inbound 20 ms frames (8 kHz int16, ``lost`` flag) from now on; ends with the
         call. Frames are only buffered once this was called; a reader more than 5 s behind
         loses the oldest frames."""
@@ -209,15 +289,8 @@ class LineCall:
         self.set_audio_source(lambda: chunks.popleft() if chunks else None)
 
     def send_dtmf(self, key: str, duration_ms: float = 100.0) -> None:
-        """Send ``key`` as RFC 4733, or as SIP INFO when telephone-event was not negotiated."""
-        media = self._require_media()
-        if media.can_send_rfc4733:
-            media.queue_dtmf(key, duration_ms)
-            return
-        body = f"Signal={key}\r\nDuration={int(duration_ms)}\r\n".encode()
-        self._line._command(
-            lambda ua, now: ua.send_info(self.call_id, "application/dtmf-relay", body, now)
-        )
+        """Send ``key`` as RFC 4733, or in-band when telephone-event was not negotiated."""
+        self._require_media().leg.send_dtmf(key, duration_ms, time.monotonic())
 
     def hangup(self) -> None:
         """End the call (BYE, CANCEL or a final response, whatever its state); idempotent."""
@@ -247,7 +320,17 @@ class LineCall:
 
     # -- fed by the line ------------------------------------------------------------------------
 
-    def _require_media(self) -> CallMedia:
+    @property
+    def rtp_port(self) -> int | None:
+        """Our RTP port while the call has media."""
+        return self._media.socket.port if self._media is not None else None
+
+    @property
+    def leg(self) -> MediaLeg | None:
+        """The call's media leg (statistics) while it has media."""
+        return self._media.leg if self._media is not None else None
+
+    def _require_media(self) -> _CallMedia:
         if self._media is None:
             raise SipStateError(f"call {self.call_id} has no media yet (not answered)")
         return self._media
@@ -259,10 +342,9 @@ class LineCall:
             self.key_log.append(key_press)
             self._presses.put(key_press)
 
-    def _deliver_frames(self, frames: list[DecodedFrame]) -> None:
+    def _deliver_frame(self, frame: InboundFrame) -> None:
         if self._frames is not None:
-            for frame in frames:
-                self._frames.put(frame)
+            self._frames.put(frame)
 
     def _on_transfer_progress(self, event: TransferProgress) -> None:
         self.transfer_progress.append((event.status, event.reason))
@@ -419,10 +501,15 @@ class SipLine:
             log.info("call %s ended by %s: %s", call.call_id, event.by, event.reason)
             self._spawn(self._release(call, CallEnd(event.reason, event.by, event.status)))
         elif isinstance(event, InfoReceived) and call._media is not None:
-            call._media.receive_info(call.call_id, event.cseq, event.content_type, event.body, now)
+            leg = call._media.leg
+            leg.receive_info(call.call_id, event.cseq, event.content_type, event.body, now)
+            call._deliver_presses(leg.presses())
         elif isinstance(event, MediaUpdated) and call._media is not None:
-            call.media = event.media
-            call._media.update(event.media, now)
+            try:
+                call._media.leg.update_media(LegMedia.from_negotiated(event.media), now)
+                call.media = event.media
+            except VoxflowError as error:
+                log.warning("call %s: re-INVITE media not usable: %s", call.call_id, error)
         elif isinstance(event, TransferProgress):
             call._on_transfer_progress(event)
 
@@ -475,30 +562,24 @@ class SipLine:
     async def _answer(self, call: LineCall) -> None:
         if call.answered or call.end is not None:
             return
-        session = RtpSession(audio_payload_type=0)
-        media_holder: list[CallMedia] = []
-        transport = await open_rtp_transport(
-            self._allocator,
-            session,
-            lambda event: media_holder[0].on_rtp_event(event) if media_holder else None,
-        )
+        rtp = await _open_rtp_socket(self._allocator)
         if call.end is not None:
-            await transport.close()
+            rtp.close()
             return
-        port = transport.local_address[1]
         address = self.config.advertised_address
         try:
-            negotiated = self._command(lambda ua, now: ua.answer(call.call_id, address, port, now))
+            negotiated = self._command(
+                lambda ua, now: ua.answer(call.call_id, address, rtp.port, now)
+            )
             if negotiated is None:
                 raise RtpError("INVITE without SDP offer is not supported by the SIP line")
-            media = CallMedia(transport, negotiated, call._deliver_presses)
-        except (VoxflowError, MediaError):
-            await transport.close()
+            leg = MediaLeg(LegMedia.from_negotiated(negotiated), label=f"call {call.call_id}")
+        except VoxflowError:
+            rtp.close()
             raise
-        media_holder.append(media)
+        rtp.leg = leg
         call.media = negotiated
-        call._media = media
-        self._inband.add(media)
+        call._media = _CallMedia(leg, rtp, self._inband.add(leg))
         log.info(
             "call %s answered: %s from %s:%s",
             call.call_id,
@@ -513,8 +594,8 @@ class SipLine:
         media, call._media = call._media, None
         call._finish(end)
         if media is not None:
-            self._inband.remove(media)
-            await media.transport.close()
+            self._inband.remove(media.slot)
+            media.socket.close()
 
     # -- media ----------------------------------------------------------------------------------
 
@@ -533,26 +614,22 @@ class SipLine:
                 log.exception("media tick failed")
 
     def _tick(self, now: float) -> None:
-        live = [(call, call._media) for call in self._calls.values() if call._media is not None]
-        frames: dict[int, list[DecodedFrame]] = {}
-        for call, media in live:
-            try:
-                call_frames = media.pop_frames(now)
-            except Exception:
-                log.exception("call %s: inbound media failed", call.call_id)
+        frames = self._inband.process(now)
+        for call in list(self._calls.values()):
+            media = call._media
+            if media is None:
                 continue
-            if media.detector_slot is not None:
-                frames[media.detector_slot] = call_frames
-            call._deliver_frames(call_frames)
-        self._inband.process(frames, now)
-        for call, media in live:
             try:
-                media.poll(now)
-                media.send_tick()
+                media.leg.poll(now)
+                call._deliver_presses(media.leg.presses())
+                frame = frames.get(media.slot)
+                if frame is not None:
+                    call._deliver_frame(frame)
+                samples = media.next_frame()
+                media.socket.send(
+                    media.leg.send_silence(now)
+                    if samples is None
+                    else media.leg.send_audio(samples, now)
+                )
             except Exception:
                 log.exception("call %s: media tick failed", call.call_id)
-
-
-def rtp_transport_of(call: LineCall) -> RtpTransport | None:
-    """The call's RTP socket (for diagnostics and tests), or None before answer/after end."""
-    return call._media.transport if call._media is not None else None
