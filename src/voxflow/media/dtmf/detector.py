@@ -151,31 +151,65 @@ def _automaton(hits_to_start: int, misses_to_end: int) -> _Automaton:
 
 
 def _latest(
-    flags: npt.NDArray[np.uint8],
+    flags: npt.NDArray[np.int32],
     flag: int,
     values: npt.NDArray[np.float64],
     carried: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
-    """Per row and position: ``values`` at the latest position ≤ it with ``flag`` set, or
+    """Per position and column: ``values`` at the latest position ≤ it with ``flag`` set, or
     ``carried`` (the value from earlier frames) when there is none."""
-    positions = np.where(flags & flag, np.arange(flags.shape[1]), -1)
-    latest = np.maximum.accumulate(positions, axis=1)
-    picked = np.take_along_axis(values, np.maximum(latest, 0), axis=1)
-    return np.where(latest >= 0, picked, carried[:, None])
+    positions = np.where(flags & flag, np.arange(flags.shape[0])[:, None], -1)
+    latest = np.maximum.accumulate(positions, axis=0)
+    picked = np.take_along_axis(values, np.maximum(latest, 0), axis=0)
+    return np.where(latest >= 0, picked, carried[None, :])
 
 
 _PER_CHANNEL: Final[tuple[tuple[str, tuple[int, ...], type], ...]] = (
-    ("_spectra_hist", (2, 16), np.float32),
-    ("_s1_hist", (2,), np.float32),
-    ("_s2_hist", (2,), np.float32),
     ("_lost_hist", (2,), np.bool_),
     ("_decim_hist", (_DECIMATOR.size - 1,), np.float32),
-    ("_state", (), np.int16),
+    ("_state", (), np.int32),
     ("_cand_onset", (), np.float64),
     ("_press_onset", (), np.float64),
     ("_last_hit", (), np.float64),
     ("_in_use", (), np.bool_),
 )
+
+# Automaton table entries pack (next state x inputs) in the low bits and the flags above them.
+_FLAG_SHIFT: Final = 20
+_STATE_MASK: Final = (1 << _FLAG_SHIFT) - 1
+
+
+@functools.cache
+def _packed_table(hits_to_start: int, misses_to_end: int) -> npt.NDArray[np.int32]:
+    auto = _automaton(hits_to_start, misses_to_end)
+    packed = auto.next_state.astype(np.int32) * auto.inputs
+    packed |= auto.flags.astype(np.int32) << _FLAG_SHIFT
+    return packed
+
+
+@functools.cache
+def _tick_constants(
+    sub_blocks: int,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Per frame length: basis as [sub_blocks, 40, 17] (for one batched GEMM) and the rotation
+    (cos, sin) that re-references the carried sub-blocks to the next frame's start."""
+    basis = np.ascontiguousarray(_frame_basis(sub_blocks).transpose(0, 2, 1))
+    turn = 2 * np.pi * _FREQS * SUB_BLOCK * sub_blocks / RATE
+    return basis, np.cos(turn).astype(np.float32), np.sin(turn).astype(np.float32)
+
+
+class _Workspace:
+    """Buffers for one (sub-blocks, channels) shape; rows 0-1 hold the carried history."""
+
+    def __init__(self, sub_blocks: int, channels: int) -> None:
+        p, c = sub_blocks, channels
+        self.shape = (p, c)
+        self.spectra = np.zeros((p + 2, c, 17), dtype=np.float32)
+        self.energy = np.zeros((p + 2, c), dtype=np.float32)
+        self.window = np.empty((p, c, 17), dtype=np.float32)
+        self.squared = np.empty((p, c, 16), dtype=np.float32)
+        self.power = np.empty((p, c, 8), dtype=np.float32)
+        self.basis, self.cos, self.sin = _tick_constants(p)
 
 
 class BatchDtmfDetector:
@@ -187,13 +221,10 @@ class BatchDtmfDetector:
     usual). ``now_ms`` is the time of the first sample of the frame.
     """
 
-    # Per-channel state; the channel is the last axis (see _PER_CHANNEL).
-    _spectra_hist: npt.NDArray[np.float32]  # last two sub-blocks' spectra, next frame's phase
-    _s1_hist: npt.NDArray[np.float32]  # their sample sums
-    _s2_hist: npt.NDArray[np.float32]  # their energies
-    _lost_hist: npt.NDArray[np.bool_]
+    # Per-channel state with spare capacity; the channel is the last axis (see _PER_CHANNEL).
+    _lost_hist: npt.NDArray[np.bool_]  # whether the last two sub-blocks were lost
     _decim_hist: npt.NDArray[np.float32]  # 16 kHz input tail for the decimation filter
-    _state: npt.NDArray[np.int16]  # press automaton state
+    _state: npt.NDArray[np.int32]  # press automaton state x inputs (see _packed_table)
     _cand_onset: npt.NDArray[np.float64]
     _press_onset: npt.NDArray[np.float64]
     _last_hit: npt.NDArray[np.float64]
@@ -214,19 +245,27 @@ class BatchDtmfDetector:
         self.settings = s = settings or DetectorSettings()
         if s.hits_to_start < 1 or s.misses_to_end < 1:
             raise MediaError("hits_to_start and misses_to_end must be at least 1")
-        self._automaton = _automaton(s.hits_to_start, s.misses_to_end)
+        auto = _automaton(s.hits_to_start, s.misses_to_end)
+        self._table = _packed_table(s.hits_to_start, s.misses_to_end)
+        self._inputs = auto.inputs
+        self._idle = auto.idle * auto.inputs
+        self._press_key = auto.press_key
         window_gain = (level_to_amplitude(s.min_level_dbm0) * _WINDOW / 2) ** 2
-        self._min_power = window_gain
+        self._min_power = np.float32(window_gain)
         self._gate_power = np.float32(window_gain * _GATE_LOSS)
-        self._normal_twist = 10 ** (s.normal_twist_db / 10)
-        self._reverse_twist = 10 ** (s.reverse_twist_db / 10)
-        self._relative_peak = 10 ** (-s.relative_peak_db / 10)
-        self._gate_peak = np.float32(self._relative_peak * 1.01)  # float32 rounding slack
+        self._normal_twist = np.float32(10 ** (s.normal_twist_db / 10))
+        self._reverse_twist = np.float32(10 ** (s.reverse_twist_db / 10))
+        self._relative_peak = np.float32(10 ** (-s.relative_peak_db / 10))
         # Tone energy of a window is 2|X|²/N; the share test compares it with the window energy.
-        self._share = s.min_energy_share * _WINDOW / 2
+        self._share = np.float32(s.min_energy_share * _WINDOW / 2)
         self._gate_share = np.float32(self._share * _GATE_LOSS)
-        self._max_phase = 2 * np.pi * s.max_freq_offset_pct / 100 * _FREQS * SUB_BLOCK / RATE
-        self._resize(0)
+        self._steadiness = np.float32(s.min_steadiness)
+        self._max_phase = (
+            2 * np.pi * s.max_freq_offset_pct / 100 * _FREQS * SUB_BLOCK / RATE
+        ).astype(np.float32)
+        self._count = 0
+        self._work: _Workspace | None = None
+        self._resize(max(channels, 1))
         for _ in range(channels):
             self.add_channel()
 
@@ -235,21 +274,23 @@ class BatchDtmfDetector:
     @property
     def channels(self) -> int:
         """Number of slots (rows every frame array must have)."""
-        return int(self._in_use.size)
+        return self._count
 
     @property
     def in_use(self) -> npt.NDArray[np.bool_]:
         """Which slots belong to a live channel (read-only view)."""
-        view = self._in_use.view()
+        view = self._in_use[: self._count].view()
         view.flags.writeable = False
         return view
 
     def add_channel(self) -> int:
         """Claim a free slot (or grow by one) with fresh state; return its row index."""
-        free = np.flatnonzero(~self._in_use)
-        slot = int(free[0]) if free.size else self.channels
-        if slot == self.channels:
-            self._resize(slot + 1)
+        free = np.flatnonzero(~self._in_use[: self._count])
+        slot = int(free[0]) if free.size else self._count
+        if slot == self._count:
+            if slot == self._in_use.size:
+                self._resize(2 * slot)  # capacity doubling keeps adding channels cheap
+            self._count += 1
         self._reset(slot)
         self._in_use[slot] = True
         return slot
@@ -266,26 +307,39 @@ class BatchDtmfDetector:
         self._reset(slot)
 
     def _check_slot(self, slot: int) -> None:
-        if not 0 <= slot < self.channels or not self._in_use[slot]:
+        if not 0 <= slot < self._count or not self._in_use[slot]:
             raise MediaError(f"DTMF detector has no live channel in slot {slot}")
 
-    def _resize(self, channels: int) -> None:
-        """Resize every per-channel array (channel = last axis) to ``channels``, keeping rows."""
+    def _resize(self, capacity: int) -> None:
+        """Grow every per-channel array (channel = last axis) to ``capacity``, keeping rows."""
         for name, lead, dtype in _PER_CHANNEL:
             old = getattr(self, name, None)
-            new: npt.NDArray[np.generic] = np.zeros((*lead, channels), dtype=dtype)
+            new: npt.NDArray[np.generic] = np.zeros((*lead, capacity), dtype=dtype)
             if old is not None:
-                kept = min(channels, old.shape[-1])
-                new[..., :kept] = old[..., :kept]
+                new[..., : old.shape[-1]] = old
             setattr(self, name, new)
 
     def _reset(self, slot: int) -> None:
-        self._spectra_hist[..., slot] = 0
-        self._s1_hist[..., slot] = 0
-        self._s2_hist[..., slot] = 0
-        self._lost_hist[..., slot] = True  # no history yet: the first windows neither hit nor miss
-        self._decim_hist[..., slot] = 0
-        self._state[slot] = self._automaton.idle
+        self._lost_hist[:, slot] = True  # no history yet: the first windows neither hit nor miss
+        self._decim_hist[:, slot] = 0
+        self._state[slot] = self._idle
+        work = self._work
+        if work is not None and slot < work.shape[1]:
+            work.spectra[:2, slot] = 0
+            work.energy[:2, slot] = 0
+
+    def _workspace(self, sub_blocks: int) -> _Workspace:
+        """The buffers for this tick's shape; a new shape inherits the carried history."""
+        work = self._work
+        if work is not None and work.shape == (sub_blocks, self._count):
+            return work
+        fresh = _Workspace(sub_blocks, self._count)
+        if work is not None:
+            kept = min(self._count, work.shape[1])
+            fresh.spectra[:2, :kept] = work.spectra[:2, :kept]
+            fresh.energy[:2, :kept] = work.energy[:2, :kept]
+        self._work = fresh
+        return fresh
 
     # -- processing ----------------------------------------------------------------------------
 
@@ -305,16 +359,15 @@ class BatchDtmfDetector:
         if self.sample_rate == 16000:
             x = self._decimate(x)
         codes = self._classify(x, lost_flags)
-        times = np.broadcast_to(np.asarray(now_ms, dtype=np.float64), (self.channels,))
-        return self._advance(codes, times)
+        return self._advance(codes, now_ms)
 
     def _as_frames(self, frames: npt.ArrayLike) -> npt.NDArray[np.float32]:
         array = np.asarray(frames)
         if array.dtype != np.int16:
             raise MediaError(f"DTMF frames must be int16, got dtype {array.dtype}")
-        if array.ndim != 2 or array.shape[0] != self.channels:
+        if array.ndim != 2 or array.shape[0] != self._count:
             raise MediaError(
-                f"DTMF frames must have shape [{self.channels}, samples], got {array.shape}"
+                f"DTMF frames must have shape [{self._count}, samples], got {array.shape}"
             )
         step = SUB_BLOCK * self.sample_rate // RATE
         if array.shape[1] == 0 or array.shape[1] % step:
@@ -325,161 +378,227 @@ class BatchDtmfDetector:
         return array.astype(np.float32)
 
     def _as_lost(self, lost: npt.ArrayLike | None) -> npt.NDArray[np.bool_]:
+        idle = ~self._in_use[: self._count]
         if lost is None:
-            return ~self._in_use
+            return idle
         flags = np.asarray(lost, dtype=bool)
-        if flags.shape != (self.channels,):
-            raise MediaError(f"lost flags must have shape [{self.channels}], got {flags.shape}")
-        return flags | ~self._in_use
+        if flags.shape != (self._count,):
+            raise MediaError(f"lost flags must have shape [{self._count}], got {flags.shape}")
+        return flags | idle
 
     def _decimate(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        padded = np.concatenate([self._decim_hist.T, x], axis=1)
-        self._decim_hist = np.ascontiguousarray(padded[:, -(_DECIMATOR.size - 1) :].T)
+        c = self._count
+        padded = np.concatenate([self._decim_hist[:, :c].T, x], axis=1)
+        self._decim_hist[:, :c] = padded[:, -(_DECIMATOR.size - 1) :].T
         windows = np.lib.stride_tricks.sliding_window_view(padded, _DECIMATOR.size, axis=1)
         return np.ascontiguousarray(windows[:, 1::2] @ _DECIMATOR[::-1])
 
     def _classify(
         self, x: npt.NDArray[np.float32], lost: npt.NDArray[np.bool_]
     ) -> npt.NDArray[np.int8]:
-        """Per window position: key index, ``_MISS`` or ``_FROZEN``; shape [channels, n_sub]."""
+        """Per window position: key index, ``_MISS`` or ``_FROZEN``; shape [n_sub, channels]."""
         c = x.shape[0]
         p = x.shape[1] // SUB_BLOCK
+        work = self._workspace(p)
+        spectra, energy, window = work.spectra, work.energy, work.window
         blocks = x.reshape(c, p, SUB_BLOCK)
-        # [sub-block, (re, im) x 8 frequencies, channel]: each slice below is contiguous.
-        fresh = np.matmul(_frame_basis(p), blocks.transpose(1, 2, 0))
-        spectra = np.concatenate([self._spectra_hist, fresh[:, :16]], axis=0)
-        s1 = np.concatenate([self._s1_hist, fresh[:, 16]], axis=0)
-        s2 = np.concatenate([self._s2_hist, np.einsum("cpn,cpn->pc", blocks, blocks)], axis=0)
-        lost_subs = np.concatenate([self._lost_hist, np.broadcast_to(lost, (p, c))], axis=0)
-        self._keep_history(spectra, s1, s2, lost_subs, p)
+        # One batched GEMM: [sub-block, channel, (re, im) x 8 frequencies + sample sum].
+        np.matmul(blocks.transpose(1, 0, 2), work.basis, out=spectra[2:])
+        np.einsum("cpn,cpn->pc", blocks, blocks, out=energy[2:])
 
-        window = spectra[:p] + spectra[1 : p + 1] + spectra[2:]
-        window *= window
-        power = window[:, :8] + window[:, 8:]  # [p, 8, c]
-        sum1 = s1[:p] + s1[1 : p + 1] + s1[2:]
-        energy = s2[:p] + s2[1 : p + 1] + s2[2:] - sum1 * sum1 / _WINDOW
-        frozen = lost_subs[:p] | lost_subs[1 : p + 1] | lost_subs[2:]
+        np.add(spectra[:p], spectra[1 : p + 1], out=window)
+        window += spectra[2:]
+        squared = np.multiply(window[..., :16], window[..., :16], out=work.squared)
+        power = np.add(squared[..., :8], squared[..., 8:], out=work.power)  # [p, c, 8]
+        sum1 = window[..., 16]
+        total = energy[:p] + energy[1 : p + 1]
+        total += energy[2:]
+        total -= sum1 * sum1 * np.float32(1 / _WINDOW)
 
-        best_row = power[:, :4].max(axis=1)
-        best_col = power[:, 4:].max(axis=1)
-        gate = (best_row >= self._gate_power) & (best_col >= self._gate_power)
-        gate &= best_row + best_col >= self._gate_share * energy
-        # The relative-peak test needs no frequency correction, so it is exact here already and
-        # keeps speech windows out of the costlier tests.
-        gate &= power[:, :4].sum(axis=1) - best_row <= best_row * self._gate_peak
-        gate &= power[:, 4:].sum(axis=1) - best_col <= best_col * self._gate_peak
-        gate &= ~frozen
-        codes = np.where(frozen, np.int8(_FROZEN), np.int8(_MISS))
-        pi, ci = np.nonzero(gate)
-        if pi.size:
-            codes[pi, ci] = self._confirm(spectra, pi, ci, energy[pi, ci])
-        return np.ascontiguousarray(codes.T)
+        rows, cols = power[..., :4], power[..., 4:]
+        best_row = np.maximum(
+            np.maximum(rows[..., 0], rows[..., 1]), np.maximum(rows[..., 2], rows[..., 3])
+        )
+        best_col = np.maximum(
+            np.maximum(cols[..., 0], cols[..., 1]), np.maximum(cols[..., 2], cols[..., 3])
+        )
+        gate = np.minimum(best_row, best_col) >= self._gate_power
+        gate &= best_row + best_col >= self._gate_share * total
 
-    def _keep_history(
-        self,
-        spectra: npt.NDArray[np.float32],
-        s1: npt.NDArray[np.float32],
-        s2: npt.NDArray[np.float32],
-        lost_subs: npt.NDArray[np.bool_],
-        sub_blocks: int,
-    ) -> None:
+        lost_hist = self._lost_hist[:, :c]
+        codes = np.full((p, c), _MISS, dtype=np.int8)
+        if lost.any() or lost_hist.any():
+            frozen = np.empty((p, c), dtype=bool)
+            frozen[:] = lost
+            frozen[0] |= lost_hist[0] | lost_hist[1]
+            if p > 1:
+                frozen[1] |= lost_hist[1]
+            codes[frozen] = _FROZEN
+            gate &= ~frozen
+        lost_hist[0] = lost_hist[1] if p == 1 else lost
+        lost_hist[1] = lost
+
+        candidates = np.flatnonzero(gate)
+        if candidates.size:
+            best = (best_row, best_col)
+            codes.reshape(-1)[candidates] = self._confirm(work, candidates, total, best)
+        self._keep_history(work)
+        return codes
+
+    def _keep_history(self, work: _Workspace) -> None:
         """Carry the last two sub-blocks over, re-referenced to the next frame's start."""
-        turn = 2 * np.pi * _FREQS * SUB_BLOCK * sub_blocks / RATE
-        cos, sin = np.cos(turn)[:, None], np.sin(turn)[:, None]
-        re, im = spectra[-2:, :8], spectra[-2:, 8:]
-        hist = np.empty_like(spectra[-2:])
-        hist[:, :8] = re * cos - im * sin
-        hist[:, 8:] = re * sin + im * cos
-        self._spectra_hist = hist
-        self._s1_hist, self._s2_hist = s1[-2:].copy(), s2[-2:].copy()
-        self._lost_hist = lost_subs[-2:].copy()
+        spectra, energy = work.spectra, work.energy
+        last = spectra[-2:]
+        re, im = last[..., :8], last[..., 8:16]
+        cos, sin = work.cos, work.sin
+        new_re = re * cos - im * sin
+        new_im = re * sin + im * cos
+        spectra[:2, :, :8] = new_re
+        spectra[:2, :, 8:16] = new_im
+        spectra[:2, :, 16] = last[..., 16]
+        energy[:2] = energy[-2:]
 
     def _confirm(
         self,
-        spectra: npt.NDArray[np.float32],
-        pi: npt.NDArray[np.intp],
-        ci: npt.NDArray[np.intp],
-        energy: npt.NDArray[np.float32],
+        work: _Workspace,
+        flat: npt.NDArray[np.intp],
+        total: npt.NDArray[np.float32],
+        best: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]],
     ) -> npt.NDArray[np.int8]:
         """Full tests on the windows that passed the gate; return key index or ``_MISS``."""
         s = self
-        picked = spectra[pi[:, None] + np.arange(3), :, ci[:, None]].astype(np.float64)
-        pieces = picked[:, :, :8] + 1j * picked[:, :, 8:]  # [K, 3 sub-blocks, 8]
-        early = pieces[:, 0] + pieces[:, 1]
-        late = pieces[:, 1] + pieces[:, 2]
-        window = early + pieces[:, 2]
-        power = window.real**2 + window.imag**2
-        k = np.arange(power.shape[0])[:, None]
-        tone = np.stack([power[:, :4].argmax(axis=1), power[:, 4:].argmax(axis=1) + 4], axis=1)
+        c = work.shape[1]
+        # Candidate-last layout throughout: every slice below is a contiguous [K] vector.
+        power = np.take(work.power.reshape(-1, 8).T, flat, axis=1)  # [8, K]
+        best_row, best_col = best[0].reshape(-1)[flat], best[1].reshape(-1)[flat]
+        p0, p1, p2, p3, p4, p5, p6, p7 = power
+        row = np.where(
+            p0 == best_row, 0, np.where(p1 == best_row, 1, np.where(p2 == best_row, 2, 3))
+        )
+        col = np.where(
+            p4 == best_col, 4, np.where(p5 == best_col, 5, np.where(p6 == best_col, 6, 7))
+        )
+        hit = (p0 + p1) + (p2 + p3) - best_row <= best_row * s._relative_peak
+        hit &= (p4 + p5) + (p6 + p7) - best_col <= best_col * s._relative_peak
+        # The two tones' values in the window's three sub-blocks, gathered at once: [4, 3, K].
+        base = (flat + np.array([[0], [c], [2 * c]])) * 17
+        tone_cols = np.stack([row, col, row + 8, col + 8])
+        picked = work.spectra.reshape(-1)[base[None] + tone_cols[:, None]]
+        re, im = picked[:2], picked[2:]  # [(row, col), 3 sub-blocks, K]
+        early_re, early_im = re[:, 0] + re[:, 1], im[:, 0] + im[:, 1]
+        late_re, late_im = re[:, 1] + re[:, 2], im[:, 1] + im[:, 2]
         # Phase advance over one sub-block beyond the nominal frequency's (common reference).
-        phase = np.angle(late[k, tone] * np.conj(early[k, tone]))
-        on_frequency = np.all(np.abs(phase) <= s._max_phase[tone], axis=1)
-        # Undo the rectangular window's loss at the measured offset (Dirichlet kernel).
-        cycles = phase / (2 * np.pi) * (_WINDOW / SUB_BLOCK)
-        loss = np.abs(np.sinc(cycles) / np.sinc(cycles / _WINDOW))
-        tone_power = power[k, tone] / np.maximum(loss, 0.25) ** 2
-        p_row, p_col = tone_power[:, 0], tone_power[:, 1]
-        best = power[k, tone]
-        hit = on_frequency
+        phase = np.arctan2(
+            late_im * early_re - late_re * early_im, late_re * early_re + late_im * early_im
+        )
+        on_frequency = np.abs(phase) <= s._max_phase[tone_cols[:2]]
+        hit &= on_frequency[0] & on_frequency[1]
+        # Undo the rectangular window's loss at the measured offset (Dirichlet kernel:
+        # sinc(cycles) / sinc(cycles / N) = sin(pi cycles) / (N sin(pi cycles / N))).
+        half_turns = phase * np.float32(_WINDOW / SUB_BLOCK / 2)
+        denominator = np.sin(half_turns * np.float32(1 / _WINDOW)) * np.float32(_WINDOW)
+        loss = np.ones_like(half_turns)
+        np.divide(np.sin(half_turns), denominator, out=loss, where=denominator != 0)
+        loss = np.maximum(np.abs(loss), np.float32(0.25))
+        p_row = best_row / (loss[0] * loss[0])
+        p_col = best_col / (loss[1] * loss[1])
         hit &= (p_row >= s._min_power) & (p_col >= s._min_power)
         hit &= (p_col <= p_row * s._reverse_twist) & (p_row <= p_col * s._normal_twist)
-        hit &= power[:, :4].sum(axis=1) - best[:, 0] <= best[:, 0] * s._relative_peak
-        hit &= power[:, 4:].sum(axis=1) - best[:, 1] <= best[:, 1] * s._relative_peak
-        hit &= p_row + p_col >= s._share * energy
+        hit &= p_row + p_col >= s._share * total.reshape(-1)[flat]
         # Every 5 ms piece of the window must carry both tones.
-        magnitude = np.abs(pieces[k[:, :, None], np.arange(3)[None, :, None], tone[:, None, :]])
-        steady = magnitude.min(axis=1) >= s.settings.min_steadiness * magnitude.mean(axis=1)
-        hit &= np.all(steady, axis=1)
-        return np.where(hit, tone[:, 0] * 4 + tone[:, 1] - 4, _MISS).astype(np.int8)
+        magnitude = np.sqrt(re * re + im * im)
+        m0, m1, m2 = magnitude[:, 0], magnitude[:, 1], magnitude[:, 2]
+        steady = np.minimum(np.minimum(m0, m1), m2) * 3 >= s._steadiness * (m0 + m1 + m2)
+        hit &= steady[0] & steady[1]
+        return np.where(hit, row * 4 + col - 4, _MISS).astype(np.int8)
 
     def _advance(
-        self, codes: npt.NDArray[np.int8], now_ms: npt.NDArray[np.float64]
+        self, codes: npt.NDArray[np.int8], now_ms: float | npt.ArrayLike
     ) -> list[tuple[int, DtmfEvent]]:
         """Run the press automaton over the window codes of the channels with anything going on."""
-        auto = self._automaton
-        busy = np.flatnonzero((self._state != auto.idle) | (codes >= 0).any(axis=1))
+        c = self._count
+        state_all = self._state[:c]
+        busy = np.flatnonzero((state_all != self._idle) | (codes.max(axis=0) >= 0))
         if not busy.size:
             return []
-        codes = codes[busy]
-        n_pos = codes.shape[1]
-        state = self._state[busy].astype(np.intp)
-        flags = np.empty(codes.shape, dtype=np.uint8)
-        held = np.empty((busy.size, n_pos + 1), dtype=np.int8)  # press key before each position
-        held[:, 0] = auto.press_key[state]
+        n_pos = codes.shape[0]
+        inputs = codes[:, busy].astype(np.int32)
+        inputs += 2
+        entries = np.empty((n_pos, busy.size), dtype=np.int32)
+        start_state = state_all[busy]
+        state = start_state
+        table = self._table
         for position in range(n_pos):
-            transition = state * auto.inputs + (codes[:, position] + 2)
-            flags[:, position] = auto.flags[transition]
-            state = auto.next_state[transition].astype(np.intp)
-            held[:, position + 1] = auto.press_key[state]
-        self._state[busy] = state
-
-        at = now_ms[busy][:, None] + (np.arange(n_pos) + 1) * _SUB_MS
-        carried_hit, carried_onset = self._last_hit[busy], self._press_onset[busy]
-        cand_onset = _latest(flags, _RESTART, at - _WINDOW_MS, self._cand_onset[busy])
+            entry = table[state + inputs[position]]
+            entries[position] = entry
+            state = entry & _STATE_MASK
+        state_all[busy] = state
+        flags = entries >> _FLAG_SHIFT
+        active = np.flatnonzero(flags.any(axis=0))
+        if not active.size:
+            return []
+        flags = flags[:, active]
+        slots = busy[active]
+        times = np.broadcast_to(np.asarray(now_ms, dtype=np.float64), (c,))[slots]
+        at = times[None, :] + (np.arange(n_pos) + 1)[:, None] * _SUB_MS  # [n_pos, m]
+        carried_hit, carried_onset = self._last_hit[slots], self._press_onset[slots]
+        cand_onset = _latest(flags, _RESTART, at - _WINDOW_MS, self._cand_onset[slots])
         last_hit = _latest(flags, _PRESS_HIT, at, carried_hit)
         press_onset = _latest(flags, _START, cand_onset, carried_onset)
-        self._cand_onset[busy] = cand_onset[:, -1]
-        self._last_hit[busy] = last_hit[:, -1]
-        self._press_onset[busy] = press_onset[:, -1]
+        self._cand_onset[slots] = cand_onset[-1]
+        self._last_hit[slots] = last_hit[-1]
+        self._press_onset[slots] = press_onset[-1]
 
-        rows, positions = np.nonzero(flags & (_START | _END))
-        if not rows.size:
+        positions, columns = np.nonzero(flags & (_START | _END))
+        if not positions.size:
             return []
+        # Events are built in bulk: per-event work is only the object construction.
+        flag = flags[positions, columns]
+        states = entries[:, active] & _STATE_MASK  # state after each position
+        before = np.concatenate([start_state[None, active], states[:-1]], axis=0)
+        held_before = self._press_key[before[positions, columns] // self._inputs]
+        held_after = self._press_key[states[positions, columns] // self._inputs]
+        when = at[positions, columns]
+        event_slots = slots[columns]
         # A press ending at a position was last confirmed, and began, before that position.
-        hit_before = np.concatenate([carried_hit[:, None], last_hit[:, :-1]], axis=1)
-        onset_before = np.concatenate([carried_onset[:, None], press_onset[:, :-1]], axis=1)
-        events: list[tuple[int, DtmfEvent]] = []
-        for row, pos in zip(rows.tolist(), positions.tolist(), strict=True):
-            slot, flag, when = int(busy[row]), int(flags[row, pos]), float(at[row, pos])
-            if flag & _END:
-                duration = float(hit_before[row, pos] - onset_before[row, pos])
-                key = _KEYS[held[row, pos]]
-                events.append((slot, KeyUp(key, DtmfSource.INBAND, when, duration)))
-            if flag & _START:
-                key, onset = _KEYS[held[row, pos + 1]], float(cand_onset[row, pos])
-                events.append((slot, KeyDown(key, DtmfSource.INBAND, when, onset)))
-        events.sort(key=lambda item: item[1].at_ms)  # stable: KeyUp stays before its KeyDown
-        return events
+        hit_before = np.concatenate([carried_hit[None], last_hit[:-1]], axis=0)
+        onset_before = np.concatenate([carried_onset[None], press_onset[:-1]], axis=0)
+        duration = hit_before[positions, columns] - onset_before[positions, columns]
+        onset = cand_onset[positions, columns]
+        ends = np.flatnonzero(flag & _END)
+        starts = np.flatnonzero(flag & _START)
+        # Time order; at equal times by slot, and a KeyUp before the KeyDown that replaced it.
+        order = np.lexsort(
+            (
+                np.concatenate([np.zeros(ends.size), np.ones(starts.size)]),
+                np.concatenate([event_slots[ends], event_slots[starts]]),
+                np.concatenate([when[ends], when[starts]]),
+            )
+        )
+        inband = DtmfSource.INBAND
+        keys = _KEYS
+        ups = [
+            (slot, KeyUp(keys[key], inband, at_ms, length))
+            for slot, key, at_ms, length in zip(
+                event_slots[ends].tolist(),
+                held_before[ends].tolist(),
+                when[ends].tolist(),
+                duration[ends].tolist(),
+                strict=True,
+            )
+        ]
+        downs = [
+            (slot, KeyDown(keys[key], inband, at_ms, began))
+            for slot, key, at_ms, began in zip(
+                event_slots[starts].tolist(),
+                held_after[starts].tolist(),
+                when[starts].tolist(),
+                onset[starts].tolist(),
+                strict=True,
+            )
+        ]
+        events: list[tuple[int, DtmfEvent]] = [*ups, *downs]
+        return [events[i] for i in order.tolist()]
 
 
 class DtmfDetector:
