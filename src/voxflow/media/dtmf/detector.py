@@ -158,10 +158,13 @@ def _latest(
 ) -> npt.NDArray[np.float64]:
     """Per position and column: ``values`` at the latest position ≤ it with ``flag`` set, or
     ``carried`` (the value from earlier frames) when there is none."""
-    positions = np.where(flags & flag, np.arange(flags.shape[0])[:, None], -1)
-    latest = np.maximum.accumulate(positions, axis=0)
-    picked = np.take_along_axis(values, np.maximum(latest, 0), axis=0)
-    return np.where(latest >= 0, picked, carried[None, :])
+    # A frame has only a few positions: one select per position beats gather-based scans.
+    out = np.empty(values.shape, dtype=np.float64)
+    current = carried
+    for position in range(flags.shape[0]):
+        current = np.where(flags[position] & flag, values[position], current)
+        out[position] = current
+    return out
 
 
 _PER_CHANNEL: Final[tuple[tuple[str, tuple[int, ...], type], ...]] = (
