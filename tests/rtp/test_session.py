@@ -132,3 +132,24 @@ def test_renegotiation_latches_again() -> None:
     assert session.receive_datagram(inbound(8, 2, 160), STRANGER, 0.02)[0] == RemoteLatched(
         STRANGER
     )
+
+
+def test_the_signalled_address_takes_the_stream_back_from_an_early_spoofer() -> None:
+    session = make_session()
+    session.renegotiate(audio_payload_type=0, event_payload_type=101, remote=PEER)
+    spoofed = session.receive_datagram(inbound(0, 900, 0, b"\x11" * 160), STRANGER, 0.0)
+    assert spoofed[0] == RemoteLatched(STRANGER)  # nothing from the caller yet: it latches
+    genuine = session.receive_datagram(inbound(0, 1), PEER, 0.01)
+    assert genuine[0] == RemoteLatched(PEER) and isinstance(genuine[1], AudioReceived)
+    assert session.remote == PEER
+    again = session.receive_datagram(inbound(0, 901, 160), STRANGER, 0.02)
+    assert isinstance(again[0], PacketRejected) and again[0].reason is RejectReason.WRONG_SOURCE
+
+
+def test_a_latched_address_is_never_given_up_for_an_unsignalled_one() -> None:
+    session = make_session()
+    session.renegotiate(audio_payload_type=0, event_payload_type=None, remote=("10.0.0.9", 5004))
+    assert session.receive_datagram(inbound(0, 1), PEER, 0.0)[0] == RemoteLatched(PEER)
+    stray = session.receive_datagram(inbound(0, 2, 160), STRANGER, 0.02)
+    assert stray[0].reason is RejectReason.WRONG_SOURCE  # type: ignore[union-attr]
+    assert session.remote == PEER

@@ -6,7 +6,9 @@ returns events; ``build_*`` return bytes for the adapter to send to :attr:`RtpSe
 Symmetric RTP (RFC 4961): the remote address from the SDP is only a first guess. The first valid
 packet (RTP version 2 on a negotiated payload type) fixes the remote address ("latching"), which
 makes calls through NAT work; afterwards packets from any other address are dropped and counted,
-so a stray or hostile sender cannot inject audio or DTMF into the call.
+so a stray or hostile sender cannot inject audio or DTMF into the call. One exception closes the
+race a spoofer could win by sending before the caller does: a packet from the address the SDP
+signalled always takes the stream back from a latched address that was not signalled.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class RtpSession:
         self._audio_pt = audio_payload_type
         self._event_pt = event_payload_type
         self._remote = remote
+        self._signalled = remote
         self._latched = False
         self._jitter = JitterBuffer(jitter)
         self._sent = 0
@@ -92,6 +95,7 @@ class RtpSession:
         self._audio_pt = audio_payload_type
         self._event_pt = event_payload_type
         self._remote = remote
+        self._signalled = remote
         self._latched = False
 
     # -- outbound ------------------------------------------------------------------------------
@@ -145,7 +149,8 @@ class RtpSession:
     def receive_datagram(self, data: bytes, address: Address, now: float) -> list[RtpEvent]:
         """Handle one inbound datagram; audio goes to the jitter buffer (:meth:`pop_frames`)."""
         source: Address = (address[0], address[1])
-        if self._latched and source != self._remote:
+        reclaimed = self._latched and source != self._remote and source == self._signalled
+        if self._latched and source != self._remote and not reclaimed:
             return [self._reject(RejectReason.WRONG_SOURCE, source, f"not from {self._remote}")]
         try:
             packet = parse_rtp(data)
@@ -167,7 +172,7 @@ class RtpSession:
                 )
             ]
         self._received += 1
-        if self._latched:
+        if self._latched and not reclaimed:
             return [event]
         self._latched = True
         self._remote = source
