@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -38,6 +40,74 @@ def demo(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+
+
+_CONFIG = typer.Option(None, "--config", help="TOML settings file.")
+
+
+@app.command()
+def serve(
+    config: Path | None = _CONFIG,
+    webhook: str | None = typer.Option(None, help="The assistant's webhook URL."),
+    assistant: str | None = typer.Option(None, help="An in-process assistant, module:attribute."),
+    websocket: str | None = typer.Option(None, help="The assistant's WebSocket URL."),
+    sip_listen: str | None = typer.Option(None, help="SIP listen address, HOST:PORT."),
+    public_address: str | None = typer.Option(None, help="Address peers reach us at (NAT)."),
+    rtp_ports: str | None = typer.Option(None, help="RTP port range, A-B."),
+    account_id: str | None = typer.Option(None, help="account_id in every session object."),
+    records: str | None = typer.Option(None, help="SQLite file for call records."),
+    api_token: str | None = typer.Option(None, help="Sent as X-API-TOKEN to the assistant."),
+    signing_secret: str | None = typer.Option(None, help="Signs webhook requests."),
+    webhook_timeout: float | None = typer.Option(None, help="Seconds the assistant may take."),
+    transfer_domain: str | None = typer.Option(None, help="HOST[:PORT] transfers are sent to."),
+    log_level: str = typer.Option("INFO", help="Logging level."),
+) -> None:
+    """Answer phone calls and connect them to an AI Flow assistant until SIGINT/SIGTERM."""
+    import asyncio
+
+    from voxflow.server.config import load_settings
+    from voxflow.server.serve import configure_logging
+    from voxflow.server.serve import serve as run_engine
+
+    flags = {
+        "webhook": webhook, "assistant": assistant, "websocket": websocket,
+        "sip_listen": sip_listen, "public_address": public_address, "rtp_ports": rtp_ports,
+        "account_id": account_id, "records": records, "api_token": api_token,
+        "signing_secret": signing_secret, "webhook_timeout": webhook_timeout,
+        "transfer_domain": transfer_domain,
+    }
+    configure_logging(log_level)
+    try:
+        settings = load_settings(config, overrides=flags)
+        asyncio.run(run_engine(settings))
+    except ConfigError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+calls_app = typer.Typer(help="Call records: list recent calls or show one call's timeline.",
+                        add_completion=False)
+app.add_typer(calls_app, name="calls")
+_RECORDS = typer.Option(None, "--records", help="SQLite file of call records.")
+
+
+@calls_app.callback(invoke_without_command=True)
+def calls(ctx: typer.Context, records: Path | None = _RECORDS,
+          limit: int = typer.Option(50, help="How many recent calls to list.")) -> None:
+    """List recent calls, newest first."""
+    if ctx.invoked_subcommand is None:
+        from voxflow.server.calls_command import list_calls
+
+        raise typer.Exit(list_calls(Console(), records, limit))
+
+
+@calls_app.command("show")
+def calls_show(call_id: str = typer.Argument(..., help="The call (session) id."),
+               records: Path | None = _RECORDS) -> None:
+    """One call's timeline: every event, action and delivery with timestamps and latencies."""
+    from voxflow.server.calls_command import show_call
+
+    raise typer.Exit(show_call(Console(), records, call_id))
 
 
 def main() -> None:

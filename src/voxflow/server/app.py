@@ -1,0 +1,199 @@
+"""``VoxflowApp``: the running engine — SIP line, assistant dispatch, TTS, call records.
+
+It answers every call on the line, gives each a :class:`~voxflow.server.runner.CallRunner` and
+routes the assistant's answers to the right one. ``stop`` hangs up live calls, waits until their
+``session_end`` has been handed over, and flushes the call records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+from voxflow.dispatch import (
+    DeliveryResult,
+    Dispatcher,
+    InProcessDispatcher,
+    SessionDispatch,
+    WebhookDispatcher,
+    WebSocketDispatcher,
+)
+from voxflow.engine.records import CallRecordStore
+from voxflow.engine.session import CallSession, SessionConfig
+from voxflow.errors import SipStateError
+from voxflow.lines.sip import LineCall, SipLine
+from voxflow.protocol import Action
+from voxflow.sdk.loading import load_assistant
+from voxflow.server.config import ServeSettings
+from voxflow.server.identity import build_session
+from voxflow.server.prompts import PromptMaker
+from voxflow.server.recorder import CallRecorder
+from voxflow.server.runner import CallRunner
+from voxflow.speech import TtsRegistry, TtsService, TtsSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_dispatcher(settings: ServeSettings) -> Dispatcher:
+    """The transport the settings name (webhook, WebSocket or an in-process assistant)."""
+    if settings.webhook:
+        return WebhookDispatcher(
+            settings.webhook,
+            timeout_s=settings.webhook_timeout,
+            api_token=settings.api_token,
+            signing_secret=settings.signing_secret,
+        )
+    if settings.websocket:
+        return WebSocketDispatcher(settings.websocket, api_token=settings.api_token)
+    assert settings.assistant is not None  # the settings validator guarantees one is set
+    return InProcessDispatcher(load_assistant(settings.assistant),
+                               timeout_s=settings.webhook_timeout)
+
+
+def transfer_uri(target: str, call: LineCall, domain: str | None) -> str:
+    """Where a transfer to ``target`` goes: a SIP URI as given, else ``sip:NUMBER@DOMAIN``.
+
+    Decision: without a configured transfer domain (or trunk) the number is sent to the
+    caller's own signalling address, i.e. the PBX or trunk the call came from routes it.
+    """
+    if target.startswith(("sip:", "sips:")):
+        return target
+    number = target.removeprefix("tel:")
+    host = domain or f"{call.remote_address[0]}:{call.remote_address[1]}"
+    return f"sip:{number}@{host}"
+
+
+class VoxflowApp:
+    """The engine: owns the line, the dispatcher, TTS, records and the live calls."""
+
+    def __init__(
+        self,
+        settings: ServeSettings,
+        *,
+        dispatcher: Dispatcher | None = None,
+        records: CallRecordStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.line = SipLine(settings.line_config())
+        self.records = records if records is not None else CallRecordStore(
+            Path(settings.records) if settings.records else None
+        )
+        self.recorder = CallRecorder(self.records, "sip")
+        self.prompts = PromptMaker(TtsService(TtsRegistry.from_settings(TtsSettings(
+            default_provider=settings.tts_provider, espeak_voice=settings.tts_voice
+        ))))
+        self.dispatch = SessionDispatch(
+            dispatcher or make_dispatcher(settings),
+            on_actions=self._on_actions,
+            on_fallback=self._on_fallback,
+            on_result=self._on_result,
+            failure_threshold=settings.failure_threshold,
+        )
+        self.session_config = SessionConfig(
+            max_consecutive_failures=settings.failure_threshold,
+            fallback_text=settings.fallback_text,
+        )
+        self.calls: dict[str, CallRunner] = {}
+        self._runs: set[asyncio.Task[None]] = set()
+        self._acceptor: asyncio.Task[None] | None = None
+        trunk = settings.line_config().trunk
+        self._transfer_domain = settings.transfer_domain or (
+            f"{trunk.host}:{trunk.port}" if trunk else None
+        )
+
+    async def start(self) -> None:
+        """Open the SIP line and start answering calls."""
+        await self.line.start()
+        self._acceptor = asyncio.create_task(self._accept(), name="voxflow-accept")
+
+    @property
+    def ready_line(self) -> str:
+        """The one line logged when calls can come in."""
+        return f"voxflow ready: {self.line.uri}, assistant {self.settings.assistant_label}"
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Hang up live calls, hand over their session_end, close everything, flush records."""
+        for runner in list(self.calls.values()):
+            runner.hangup("engine shutting down")
+        if self._runs:
+            _, pending = await asyncio.wait(set(self._runs), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+        if self._acceptor is not None:
+            self._acceptor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._acceptor
+        await self.line.stop()
+        await self.dispatch.aclose()
+        await asyncio.to_thread(self.records.close)
+
+    async def __aenter__(self) -> VoxflowApp:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    async def _accept(self) -> None:
+        while True:
+            try:
+                call = await self.line.next_call()
+            except SipStateError:
+                return  # the line stopped
+            task = asyncio.create_task(self._run_call(call), name=f"call-{call.call_id}")
+            self._runs.add(task)
+            task.add_done_callback(self._runs.discard)
+
+    async def _run_call(self, call: LineCall) -> None:
+        session = build_session(
+            caller=call.caller,
+            callee=call.callee,
+            asserted_identity=call.asserted_identity,
+            account_id=self.settings.account_id,
+            plus=self.settings.number_plus,
+        )
+        runner = CallRunner(
+            call,
+            CallSession(session, config=self.session_config,
+                        wall_offset=time.time() - time.monotonic()),
+            dispatch=self.dispatch,
+            prompts=self.prompts,
+            recorder=self.recorder,
+            transfer_uri=lambda target, c: transfer_uri(target, c, self._transfer_domain),
+            end_drain_s=self.settings.webhook_timeout + 1.0,
+        )
+        self.calls[session.id] = runner
+        log.info("call %s answered: session %s from %s to %s", call.call_id, session.id,
+                 session.from_phone_number, session.to_phone_number)
+        try:
+            await runner.run()
+        except Exception:  # a bug in one call must not take the engine down
+            log.exception("call failed (session_id=%s)", session.id)
+            call.hangup()
+        finally:
+            self.calls.pop(session.id, None)
+
+    # -- answers from the assistant --------------------------------------------------------------
+
+    async def _on_actions(self, session_id: str, actions: list[Action]) -> None:
+        runner = self.calls.get(session_id)
+        if runner is None:
+            log.warning("%d action(s) for a call that is over (session_id=%s)",
+                        len(actions), session_id)
+            return
+        runner.actions_received(actions)
+
+    async def _on_fallback(self, session_id: str, result: DeliveryResult) -> None:
+        # The session counts failures itself (delivery_result) and runs the fallback then.
+        pass
+
+    def _on_result(self, result: DeliveryResult) -> None:
+        self.recorder.delivery(result)
+        runner = self.calls.get(result.session_id)
+        if runner is not None:
+            runner.delivery_result(result)

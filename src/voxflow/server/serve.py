@@ -1,0 +1,38 @@
+"""``voxflow serve``: run the engine until SIGINT/SIGTERM, then shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from voxflow.server.app import VoxflowApp
+from voxflow.server.config import ServeSettings
+
+log = logging.getLogger("voxflow.serve")
+
+
+async def serve(settings: ServeSettings) -> None:
+    """Start the engine, log one ready line, run until a stop signal, then stop everything."""
+    app = VoxflowApp(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await app.start()
+        log.info("%s", app.ready_line)
+        await stop.wait()
+        log.info("voxflow stopping: hanging up %d live call(s)", len(app.calls))
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await app.stop()
+    log.info("voxflow stopped")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One line per record on stderr, with the logger name (it says which part spoke)."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
