@@ -15,7 +15,7 @@ Design (pure, deterministic; time is passed in):
     the measured powers are corrected for that offset before the level/twist tests;
   - steadiness: every 5 ms sub-block must carry the tone, which rejects partly covered
     windows (exact duration limits) and the gliding formants of speech (talk-off).
-* A press starts after ``hits_to_start`` consecutive agreeing windows (≈ 35 ms of tone) and ends
+* A press starts after ``hits_to_start`` consecutive agreeing windows (≈ 30 ms of tone) and ends
   after ``misses_to_end`` consecutive non-agreeing windows (a 10 ms gap is bridged, a 40 ms pause
   separates). Windows that touch audio flagged lost neither hit nor miss.
 * A cheap gate runs on all channels; the finer tests only on the few windows passing it, and the
@@ -57,11 +57,12 @@ class DetectorSettings:
     min_level_dbm0: float = -40.0
     normal_twist_db: float = 10.0
     reverse_twist_db: float = 6.5
-    relative_peak_db: float = 8.0
+    relative_peak_db: float = 6.0
     min_energy_share: float = 0.8
-    max_freq_offset_pct: float = 2.5
+    # 2.2 %, not more: speech formants sit steadily 2.2-2.5 % off a key pair for 30 ms+.
+    max_freq_offset_pct: float = 2.2
     min_steadiness: float = 0.3
-    hits_to_start: int = 5
+    hits_to_start: int = 4
     misses_to_end: int = 7
 
 
