@@ -66,6 +66,18 @@ def _text(body: str | bytes) -> str:
         raise DtmfParseError(f"INFO DTMF body is not UTF-8 text: {exc}") from exc
 
 
+def _binary(body: str | bytes) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    # a str body of a binary type must have been decoded as latin-1; anything else is not ours
+    try:
+        return body.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise DtmfParseError(
+            f"audio/telephone-event INFO body given as text holds non-byte characters: {exc}"
+        ) from None
+
+
 def _signal(value: str) -> SipInfoDtmf:
     token = value.strip().strip("\"'").strip()
     if not token:
@@ -137,7 +149,7 @@ def parse_sip_info_dtmf(content_type: str, body: str | bytes) -> SipInfoDtmf:
     if media_type == HOOK_FLASH:
         return SipInfoDtmf(None, True, None)
     if media_type == TELEPHONE_EVENT:
-        return _parse_telephone_event(body.encode("latin-1") if isinstance(body, str) else body)
+        return _parse_telephone_event(_binary(body))
     if media_type == DTMF_RELAY:
         return _parse_relay(_text(body))
     if media_type == DTMF:
