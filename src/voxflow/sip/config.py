@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from voxflow.errors import ConfigError
+from voxflow.sip.ratelimit import RateLimits
 from voxflow.sip.transaction import TimerValues
 
 Addr = tuple[str, int]
@@ -63,6 +64,8 @@ class SipConfig:
     max_calls: int = 500
     answer_timeout: float = 120.0
     timers: TimerValues = field(default_factory=TimerValues)
+    rate_limits: RateLimits | None = field(default_factory=RateLimits)
+    """Per-source limits for INVITE/REGISTER/OPTIONS; None switches them off."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.listen_port < 65536:

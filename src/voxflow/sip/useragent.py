@@ -36,6 +36,7 @@ from voxflow.sip.events import (
 )
 from voxflow.sip.headers import Address, Headers, Via, quote
 from voxflow.sip.message import Message, Request, Response, parse_message, salvage_request
+from voxflow.sip.ratelimit import Action, SourceRateLimiter
 from voxflow.sip.sdp import (
     LocalMedia,
     NegotiatedMedia,
@@ -77,6 +78,8 @@ class SipStats:
     forbidden: int = 0
     overloaded: int = 0
     internal_errors: int = 0
+    rate_limited: int = 0  # refused with 503 by the per-source rate limit
+    rate_dropped: int = 0  # refused silently: past the per-source ceiling of 503 answers
 
 
 @dataclass
@@ -111,6 +114,11 @@ class UserAgent:
         self._client_txns: dict[tuple[str, str], ClientTransaction] = {}
         self._client_context: dict[int, _ClientContext] = {}
         self._registration: _Registration | None = None
+        self._limiter = (
+            SourceRateLimiter(config.rate_limits, config.allowed_sources)
+            if config.rate_limits is not None
+            else None
+        )
         auth = config.inbound_auth
         self._digest = (
             DigestServer(
@@ -334,6 +342,8 @@ class UserAgent:
 
     def _receive_request(self, request: Request, addr: Addr, now: float) -> None:
         self._stamp_via(request, addr)
+        if not self._within_rate_limit(request, addr, now):
+            return
         if not self.config.source_allowed(addr[0]):
             self.stats.forbidden += 1
             logger.warning("%s from %s refused by the allow-list", request.method, addr[0])
@@ -365,6 +375,28 @@ class UserAgent:
             self._respond_new(request, self._response(request, 481), now)
         else:
             self._respond_new(request, self._method_not_allowed(request), now)
+
+    def _within_rate_limit(self, request: Request, addr: Addr, now: float) -> bool:
+        if self._limiter is None or server_key(request) in self._server_txns:
+            return True  # a retransmission is absorbed by its transaction and costs nothing
+        verdict = self._limiter.check(addr[0], request.method, now)
+        if verdict.action is Action.ALLOW:
+            return True
+        if verdict.log:
+            logger.warning(
+                "%s from %s over the per-source rate limit (%d more refused since last report)",
+                request.method,
+                addr[0],
+                verdict.suppressed,
+            )
+        if verdict.action is Action.REJECT:
+            self.stats.rate_limited += 1
+            self._send_stateless(
+                request, 503, "rate limit exceeded", {"Retry-After": str(verdict.retry_after)}
+            )
+        else:
+            self.stats.rate_dropped += 1
+        return False
 
     def _receive_invite(self, request: Request, addr: Addr, now: float) -> None:
         if request.call_id in self._calls:
