@@ -131,110 +131,15 @@ async def test_hash_says_goodbye_then_hangs_up(
     assert types.index("dtmf_received") < events.index(goodbye[0]) < types.index("session_end")
 
 
-_INFO_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="IVR by SIP INFO">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:4930123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:4930123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <pause milliseconds="2000"/>
-  <send retrans="500"><![CDATA[
-INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:4930123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 INFO
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/dtmf-relay
-Content-Length: [len]
-
-Signal={key}
-Duration=160
-]]></send>
-  <recv response="200"/>
-{ending}
-</scenario>
-"""
-
-_REPLY = """  <send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Content-Length: 0
-
-]]></send>
-"""
-
-_ACCEPT_REFER = (
-    '  <recv request="REFER"/>\n' + _REPLY.format(status="202 Accepted") + """  <send><![CDATA[
-NOTIFY sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:4930123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 3 NOTIFY
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Event: refer
-Subscription-State: terminated;reason=noresource
-Content-Type: message/sipfrag
-Content-Length: [len]
-
-SIP/2.0 200 OK
-]]></send>
-  <recv response="200"/>
-"""
-)
-_ACCEPT_BYE = '  <recv request="BYE"/>\n' + _REPLY.format(status="200 OK")
-
-
-@pytest.mark.parametrize(("key", "ending", "expected"), [
-    ("1", _ACCEPT_REFER + _ACCEPT_BYE, "Refer-To: <sip:+49211100200@"),
-    ("#", _ACCEPT_BYE, "BYE sip:"),
+@pytest.mark.parametrize(("key", "refer", "expected"), [
+    ("1", True, "Refer-To: <sip:+49211100200@"),
+    ("#", False, "BYE sip:"),
 ])
 async def test_keys_by_sip_info_from_sipp(
     flask_ivr: Any, make_engine: Callable[..., VoxflowApp], sipp: Callable[..., Sipp],
-    tmp_path: Path, key: str, ending: str, expected: str,
+    info_call: Callable[..., Path], key: str, refer: bool, expected: str,
 ) -> None:
-    scenario = tmp_path / "ivr_info.xml"
-    scenario.write_text(_INFO_CALL.format(key=key, ending=ending))
+    scenario = info_call(key, accept_refer=refer)
     async with make_engine(webhook=flask_ivr.url) as app:
         client = sipp("info", scenario=scenario)
         host, port = app.line.address
