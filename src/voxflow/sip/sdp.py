@@ -168,7 +168,10 @@ def _parse_connection(value: str, number: int) -> str:
     parts = value.split()
     if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
         raise SdpError(f"SDP line {number}: c= must be 'IN IP4|IP6 <address>', got {value!r}", 400)
-    return parts[2].partition("/")[0]
+    address = parts[2].partition("/")[0]
+    if not address:  # 'c=IN IP4 /127' would serialize as a c= line without an address
+        raise SdpError(f"SDP line {number}: c= has no address, got {value!r}", 400)
+    return address
 
 
 @dataclass(frozen=True)
