@@ -1,9 +1,11 @@
 """Inputs the fuzzers found, each kept as a test of the bug it exposed."""
 
 import pytest
+from sip_harness import OFFER_SDP, SipHarness, request_text
 
 from voxflow.errors import DtmfParseError, SdpError
 from voxflow.media.dtmf.sip_info import parse_sip_info_dtmf
+from voxflow.sip.message import Response
 from voxflow.sip.sdp import SessionDescription
 
 
@@ -25,3 +27,19 @@ def test_sdp_connection_without_an_address_is_refused() -> None:
         SessionDescription.parse(b"v=0\r\nc=IN IP4 /127\r\nm=audio 4000 RTP/AVP 0\r\n")
     assert caught.value.status == 400
 
+
+def test_invite_with_an_unparsable_contact_is_answered_400_not_offered_as_a_call() -> None:
+    # was: IncomingCall was emitted, then answer() raised SipParseError building the dialog
+    h = SipHarness()
+    h.send(
+        request_text(
+            "INVITE",
+            body=OFFER_SDP,
+            content_type="application/sdp",
+            extra="Contact: <sip:alice@192.0.2.10:5070:",
+        ).replace(b"Contact: <sip:alice@192.0.2.10:5070>\r\n", b"")
+    )
+    (response,) = h.sent_messages()
+    assert isinstance(response, Response) and response.status == 400
+    assert "Contact" in (response.headers.get("Warning") or "")
+    assert h.events() == [] and h.ua.call_count == 0 and h.ua.transaction_count == 0

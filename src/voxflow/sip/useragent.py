@@ -412,6 +412,7 @@ class UserAgent:
         if required:
             self._send_stateless(request, 420, None, {"Unsupported": ", ".join(required)})
             return
+        Dialog.as_uas(request, "-")  # a Contact answer() could not parse → 400 now, not later
         offer = self._parse_offer(request)  # raises SdpError → 400/488 via receive_datagram
         if offer is not None:
             answer_offer(
