@@ -26,16 +26,17 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from typing import TypeVar, cast
 
 import numpy as np
-import numpy.typing as npt
 
 from voxflow.errors import RtpError, SipStateError, VoxflowError
+from voxflow.lines.calls import AudioSource, CallEnd, Int16Array, KeyPress, TransferOutcome
+from voxflow.lines.calls import ItemStream as _Stream
 from voxflow.lines.config import SipLineConfig
 from voxflow.lines.rtp_transport import RtpPortAllocator
 from voxflow.lines.sip_transport import SipTransport, open_sip_transport
-from voxflow.media.dtmf import DtmfPress, DtmfSource
+from voxflow.media.dtmf import DtmfPress
 from voxflow.rtp.inband import InbandDetectorPool
 from voxflow.rtp.leg import FRAME_SAMPLES, InboundFrame, LegMedia, MediaLeg
 from voxflow.rtp.pacer import Pacer
@@ -66,73 +67,12 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Int16Array = npt.NDArray[np.int16]
-AudioSource = Callable[[], "Int16Array | None"]
-"""Called once per 20 ms tick: 160 int16 samples (8 kHz) to send, or None for silence."""
 _TICK = 0.02
 _FRAME_BUFFER = 250  # 5 s of inbound frames kept for a slow reader; older ones are dropped
 
 
-@dataclass(frozen=True, slots=True)
-class KeyPress:
-    """One key press, reported once whatever path(s) it came by; ``at`` is monotonic seconds."""
-
-    key: str
-    source: DtmfSource
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnd:
-    """Why a call ended: ``by`` is ``local``, ``remote`` or ``timeout``."""
-
-    reason: str
-    by: str
-    status: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransferOutcome:
-    """Result of a blind transfer; on failure the engine may bridge with an INVITE instead."""
-
-    success: bool
-    status: int | None
-    reason: str
-
-
 IncomingCallPolicy = Callable[["LineCall"], "bool | int | Awaitable[bool | int]"]
 """Decides on a new call: True answers, False rejects with 603, an int rejects with that status."""
-
-
-class _Stream(Generic[T]):
-    """A single-reader async stream; ``limit`` drops the oldest items for a slow reader."""
-
-    def __init__(self, limit: int | None = None) -> None:
-        self._items: deque[T] = deque(maxlen=limit)
-        self._wakeup = asyncio.Event()
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, item: T) -> None:
-        if self._closed:
-            return
-        if self._items.maxlen is not None and len(self._items) == self._items.maxlen:
-            self.dropped += 1
-        self._items.append(item)
-        self._wakeup.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wakeup.set()
-
-    async def __aiter__(self) -> AsyncIterator[T]:
-        while True:
-            while self._items:
-                yield self._items.popleft()
-            if self._closed:
-                return
-            self._wakeup.clear()
-            await self._wakeup.wait()
 
 
 class _RtpSocket(asyncio.DatagramProtocol):
