@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import cast
 
 from voxflow.lines.sip_transport import SipTransport, open_sip_transport
 from voxflow.rtp.leg import LegMedia, MediaLeg
@@ -87,7 +86,7 @@ class CallerFleet:
             lambda ua, now: ua.invite(target, HOST, port, now, from_user=from_user)
         )
         call = FleetCall(call_id, from_user, loop.create_future(), loop.create_future(),
-                         rtp=cast(asyncio.DatagramTransport, transport))
+                         rtp=transport)
         self.calls[call_id] = call
         await asyncio.wait_for(asyncio.shield(call.answered), 10)
         return call
