@@ -251,7 +251,6 @@ def _decode_envelope(data: str | bytes) -> dict[str, Any]:
         raise StreamMessageError(f"message is not JSON: {error}") from None
     if not isinstance(message, dict):
         raise StreamMessageError(f"message is not a JSON object: {_describe(message)}")
-    _text(message, "event", "message")
     return message
 
 
@@ -356,7 +355,12 @@ class MediaStreamConnection:
         return [StreamRejected(str(error))]
 
     def _handle(self, message: dict[str, Any]) -> list[StreamEvent]:
-        event = message["event"]
+        # Checked here, not on arrival, so a message without a usable event still takes its
+        # place in the sequence and does not stall the ones after it.
+        try:
+            event = _text(message, "event", "message")
+        except StreamMessageError as error:
+            return self._rejected(error)
         handler = _HANDLERS.get(event)
         try:
             if handler is None:
