@@ -66,18 +66,22 @@ class DetectorSettings:
     misses_to_end: int = 7
 
 
-@functools.cache
-def _frame_basis(sub_blocks: int) -> npt.NDArray[np.float32]:
-    """[sub_blocks, 17, 40]: rows cos, then -sin per DTMF frequency (phase from frame start),
-    then ones.
+@functools.lru_cache(maxsize=256)
+def _frame_basis(sub_blocks: int, clock: int) -> npt.NDArray[np.float32]:
+    """[sub_blocks, 40, 18]: per DTMF frequency the pair (cos, -sin), then the pair (1, 0).
 
-    Referencing every sub-block to the frame start makes a window a plain sum of sub-blocks.
+    Phases are absolute (``clock`` = the frame's first sample, modulo one second), so a window
+    is a plain sum of sub-blocks, also across frames. The DTMF frequencies are whole hertz:
+    ``f * n mod RATE`` gives the exact phase, and the basis repeats every second.
     """
-    n = np.arange(sub_blocks)[:, None, None] * SUB_BLOCK + np.arange(SUB_BLOCK)[None, None, :]
-    w = 2 * np.pi * _FREQS[None, :, None] / RATE
-    # A last row of ones gives each sub-block's sample sum (for DC removal) in the same product.
-    ones = np.ones((sub_blocks, 1, SUB_BLOCK))
-    return np.concatenate([np.cos(w * n), -np.sin(w * n), ones], axis=1).astype(np.float32)
+    n = clock + np.arange(sub_blocks * SUB_BLOCK, dtype=np.int64)
+    turns = (n[:, None] * _FREQS.astype(np.int64)[None, :]) % RATE
+    angle = 2 * np.pi / RATE * turns
+    # The (1, 0) pair gives each sub-block's sample sum (for DC removal) in the same product;
+    # interleaved pairs let one contiguous square and one stride-2 add give all nine |X|².
+    basis = np.zeros((n.size, 9, 2))
+    basis[:, :8, 0], basis[:, :8, 1], basis[:, 8, 0] = np.cos(angle), -np.sin(angle), 1.0
+    return basis.reshape(sub_blocks, SUB_BLOCK, 18).astype(np.float32)
 
 
 def _halfband_filter(taps: int = 47) -> npt.NDArray[np.float32]:
@@ -191,29 +195,22 @@ def _packed_table(hits_to_start: int, misses_to_end: int) -> npt.NDArray[np.int3
     return packed
 
 
-@functools.cache
-def _tick_constants(
-    sub_blocks: int,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Per frame length: basis as [sub_blocks, 40, 17] (for one batched GEMM) and the rotation
-    (cos, sin) that re-references the carried sub-blocks to the next frame's start."""
-    basis = np.ascontiguousarray(_frame_basis(sub_blocks).transpose(0, 2, 1))
-    turn = 2 * np.pi * _FREQS * SUB_BLOCK * sub_blocks / RATE
-    return basis, np.cos(turn).astype(np.float32), np.sin(turn).astype(np.float32)
-
-
 class _Workspace:
     """Buffers for one (sub-blocks, channels) shape; rows 0-1 hold the carried history."""
 
     def __init__(self, sub_blocks: int, channels: int) -> None:
         p, c = sub_blocks, channels
         self.shape = (p, c)
-        self.spectra = np.zeros((p + 2, c, 17), dtype=np.float32)
+        # Per sub-block: (re, im) per frequency and (sample sum, 0), see _frame_basis; energy.
+        self.spectra = np.zeros((p + 2, c, 18), dtype=np.float32)
         self.energy = np.zeros((p + 2, c), dtype=np.float32)
-        self.window = np.empty((p, c, 17), dtype=np.float32)
-        self.squared = np.empty((p, c, 16), dtype=np.float32)
-        self.power = np.empty((p, c, 8), dtype=np.float32)
-        self.basis, self.cos, self.sin = _tick_constants(p)
+        self.window = np.empty((p, c, 18), dtype=np.float32)
+        self.squared = np.empty((p, c, 18), dtype=np.float32)
+        self.power = np.empty((p, c, 9), dtype=np.float32)  # 8 tones, then the squared sum
+
+    def history(self) -> tuple[npt.NDArray[np.float32], ...]:
+        """The arrays whose first two rows carry the last two sub-blocks of the previous tick."""
+        return self.spectra, self.energy
 
 
 class BatchDtmfDetector:
@@ -268,6 +265,7 @@ class BatchDtmfDetector:
             2 * np.pi * s.max_freq_offset_pct / 100 * _FREQS * SUB_BLOCK / RATE
         ).astype(np.float32)
         self._count = 0
+        self._clock = 0  # samples (8 kHz) processed, modulo one second: the basis phase
         self._work: _Workspace | None = None
         self._resize(max(channels, 1))
         for _ in range(channels):
@@ -329,8 +327,8 @@ class BatchDtmfDetector:
         self._state[slot] = self._idle
         work = self._work
         if work is not None and slot < work.shape[1]:
-            work.spectra[:2, slot] = 0
-            work.energy[:2, slot] = 0
+            for array in work.history():
+                array[:2, slot] = 0
 
     def _workspace(self, sub_blocks: int) -> _Workspace:
         """The buffers for this tick's shape; a new shape inherits the carried history."""
@@ -340,8 +338,8 @@ class BatchDtmfDetector:
         fresh = _Workspace(sub_blocks, self._count)
         if work is not None:
             kept = min(self._count, work.shape[1])
-            fresh.spectra[:2, :kept] = work.spectra[:2, :kept]
-            fresh.energy[:2, :kept] = work.energy[:2, :kept]
+            for new, old in zip(fresh.history(), work.history(), strict=True):
+                new[:2, :kept] = old[:2, :kept]
         self._work = fresh
         return fresh
 
@@ -407,17 +405,20 @@ class BatchDtmfDetector:
         spectra, energy, window = work.spectra, work.energy, work.window
         blocks = x.reshape(c, p, SUB_BLOCK)
         # One batched GEMM: [sub-block, channel, (re, im) x 8 frequencies + sample sum].
-        np.matmul(blocks.transpose(1, 0, 2), work.basis, out=spectra[2:])
+        basis = _frame_basis(p, self._clock)
+        self._clock = (self._clock + p * SUB_BLOCK) % RATE
+        np.matmul(blocks.transpose(1, 0, 2), basis, out=spectra[2:])
         np.einsum("cpn,cpn->pc", blocks, blocks, out=energy[2:])
 
         np.add(spectra[:p], spectra[1 : p + 1], out=window)
         window += spectra[2:]
-        squared = np.multiply(window[..., :16], window[..., :16], out=work.squared)
-        power = np.add(squared[..., :8], squared[..., 8:], out=work.power)  # [p, c, 8]
-        sum1 = window[..., 16]
+        squared = np.multiply(window, window, out=work.squared).reshape(-1)
+        power9 = work.power
+        np.add(squared[0::2], squared[1::2], out=power9.reshape(-1))
+        power = power9[..., :8]  # [p, c, 8]
         total = energy[:p] + energy[1 : p + 1]
         total += energy[2:]
-        total -= sum1 * sum1 * np.float32(1 / _WINDOW)
+        total -= power9[..., 8] * np.float32(1 / _WINDOW)
 
         rows, cols = power[..., :4], power[..., 4:]
         best_row = np.maximum(
@@ -450,17 +451,10 @@ class BatchDtmfDetector:
         return codes
 
     def _keep_history(self, work: _Workspace) -> None:
-        """Carry the last two sub-blocks over, re-referenced to the next frame's start."""
-        spectra, energy = work.spectra, work.energy
-        last = spectra[-2:]
-        re, im = last[..., :8], last[..., 8:16]
-        cos, sin = work.cos, work.sin
-        new_re = re * cos - im * sin
-        new_im = re * sin + im * cos
-        spectra[:2, :, :8] = new_re
-        spectra[:2, :, 8:16] = new_im
-        spectra[:2, :, 16] = last[..., 16]
-        energy[:2] = energy[-2:]
+        """Carry the last two sub-blocks over (their phases are absolute: no re-referencing)."""
+        p = work.shape[0]
+        for array in work.history():
+            array[:2] = array[p:]
 
     def _confirm(
         self,
@@ -472,10 +466,10 @@ class BatchDtmfDetector:
         """Full tests on the windows that passed the gate; return key index or ``_MISS``."""
         s = self
         c = work.shape[1]
-        # Candidate-last layout throughout: every slice below is a contiguous [K] vector.
-        power = np.take(work.power.reshape(-1, 8).T, flat, axis=1)  # [8, K]
+        # Candidate-last layout throughout: every slice below is a [K] vector.
+        power = work.power.reshape(-1, 9)[flat].T  # [9, K]
         best_row, best_col = best[0].reshape(-1)[flat], best[1].reshape(-1)[flat]
-        p0, p1, p2, p3, p4, p5, p6, p7 = power
+        p0, p1, p2, p3, p4, p5, p6, p7, _ = power
         row = np.where(
             p0 == best_row, 0, np.where(p1 == best_row, 1, np.where(p2 == best_row, 2, 3))
         )
@@ -484,33 +478,31 @@ class BatchDtmfDetector:
         )
         hit = (p0 + p1) + (p2 + p3) - best_row <= best_row * s._relative_peak
         hit &= (p4 + p5) + (p6 + p7) - best_col <= best_col * s._relative_peak
-        # The two tones' values in the window's three sub-blocks, gathered at once: [4, 3, K].
-        base = (flat + np.array([[0], [c], [2 * c]])) * 17
-        tone_cols = np.stack([row, col, row + 8, col + 8])
-        picked = work.spectra.reshape(-1)[base[None] + tone_cols[:, None]]
-        re, im = picked[:2], picked[2:]  # [(row, col), 3 sub-blocks, K]
-        early_re, early_im = re[:, 0] + re[:, 1], im[:, 0] + im[:, 1]
-        late_re, late_im = re[:, 1] + re[:, 2], im[:, 1] + im[:, 2]
-        # Phase advance over one sub-block beyond the nominal frequency's (common reference).
-        phase = np.arctan2(
-            late_im * early_re - late_re * early_im, late_re * early_re + late_im * early_im
-        )
-        on_frequency = np.abs(phase) <= s._max_phase[tone_cols[:2]]
+        # The two tones' complex values in the window's three sub-blocks, one gather: [2, 3, K].
+        tones = np.stack([row, col])
+        tone_at = flat * 9 + tones
+        values = work.spectra.view(np.complex64).reshape(-1)
+        picked = values[tone_at[:, None] + np.array([[0], [9 * c], [18 * c]])]
+        early = picked[:, 0] + picked[:, 1]
+        late = picked[:, 1] + picked[:, 2]
+        # Phase advance over one sub-block beyond the nominal frequency's (absolute reference).
+        phase = np.angle(late * early.conj())
+        on_frequency = np.abs(phase) <= s._max_phase[tones]
         hit &= on_frequency[0] & on_frequency[1]
-        # Undo the rectangular window's loss at the measured offset (Dirichlet kernel:
-        # sinc(cycles) / sinc(cycles / N) = sin(pi cycles) / (N sin(pi cycles / N))).
-        half_turns = phase * np.float32(_WINDOW / SUB_BLOCK / 2)
-        denominator = np.sin(half_turns * np.float32(1 / _WINDOW)) * np.float32(_WINDOW)
-        loss = np.ones_like(half_turns)
-        np.divide(np.sin(half_turns), denominator, out=loss, where=denominator != 0)
-        loss = np.maximum(np.abs(loss), np.float32(0.25))
+        # Undo the rectangular window's loss at the measured offset: the Dirichlet kernel
+        # sin(h) / (N sin(h / N)) with h = pi x cycles off in the window, ≈ sin(h) / h (even).
+        half_turns = np.maximum(np.abs(phase), np.float32(1e-6))
+        half_turns *= np.float32(_WINDOW / SUB_BLOCK / 2)
+        loss = np.sin(half_turns)
+        loss /= half_turns
+        loss = np.maximum(np.abs(loss, out=loss), np.float32(0.25), out=loss)
         p_row = best_row / (loss[0] * loss[0])
         p_col = best_col / (loss[1] * loss[1])
         hit &= (p_row >= s._min_power) & (p_col >= s._min_power)
         hit &= (p_col <= p_row * s._reverse_twist) & (p_row <= p_col * s._normal_twist)
         hit &= p_row + p_col >= s._share * total.reshape(-1)[flat]
         # Every 5 ms piece of the window must carry both tones.
-        magnitude = np.sqrt(re * re + im * im)
+        magnitude = np.abs(picked)
         m0, m1, m2 = magnitude[:, 0], magnitude[:, 1], magnitude[:, 2]
         steady = np.minimum(np.minimum(m0, m1), m2) * 3 >= s._steadiness * (m0 + m1 + m2)
         hit &= steady[0] & steady[1]
