@@ -56,7 +56,10 @@ def _executions(output: bytes) -> int:
 def run_target(target: str, seconds: float, workdir: Path, *, log: Path | None = None) -> Result:
     """Fuzz one target for ``seconds`` (wall clock, restarting after crashes)."""
     sys.path.insert(0, str(FUZZ_DIR))
-    from seeds import write_dictionary, write_seeds
+    try:
+        from seeds import write_dictionary, write_seeds
+    finally:
+        sys.path.remove(str(FUZZ_DIR))
 
     corpus = workdir / "corpus" / target
     if not corpus.exists() or not any(corpus.iterdir()):
