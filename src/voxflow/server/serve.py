@@ -36,3 +36,5 @@ def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The ready and stop lines are what operators and scripts wait for: shown at any level.
+    log.setLevel(logging.INFO)

@@ -1,0 +1,63 @@
+"""``voxflow serve`` settings: file < environment < flags, and errors that name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voxflow.errors import ConfigError
+from voxflow.server.config import load_settings
+
+
+def test_file_environment_and_flags_merge_in_that_order(tmp_path: Path) -> None:
+    config = tmp_path / "voxflow.toml"
+    config.write_text(
+        'account_id = "from-file"\nwebhook = "http://127.0.0.1:8000/"\n'
+        '[sip]\nlisten = "127.0.0.1:5070"\n[trunk]\nhost = "127.0.0.1"\nusername = "u"\n'
+        'password = "p"\n[tts]\nvoice = "en-gb"\n'
+    )
+    env = {"VOXFLOW_ACCOUNT_ID": "from-env", "VOXFLOW_RTP_PORTS": "30000-30099",
+           "VOXFLOW_UNRELATED": "ignored"}
+    settings = load_settings(config, environ=env, overrides={"rtp_ports": "31000-31009",
+                                                             "webhook_timeout": None})
+    assert settings.account_id == "from-env"
+    assert settings.rtp_ports == "31000-31009"
+    assert settings.tts_voice == "en-gb" and settings.webhook_timeout == 5.0
+    line = settings.line_config()
+    assert (line.listen_host, line.listen_port) == ("127.0.0.1", 5070)
+    assert (line.rtp_port_min, line.rtp_port_max) == (31000, 31009)
+    assert line.trunk is not None and line.trunk.username == "u"
+
+
+def test_a_flag_naming_the_assistant_replaces_the_files_choice(tmp_path: Path) -> None:
+    config = tmp_path / "voxflow.toml"
+    config.write_text('webhook = "http://127.0.0.1:8000/"\nsip_listen = "127.0.0.1:5070"\n')
+    settings = load_settings(config, environ={}, overrides={"assistant": "mod:attr"})
+    assert settings.assistant == "mod:attr" and settings.webhook is None
+    assert settings.assistant_label == "in-process mod:attr"
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({}, "set exactly one of webhook"),
+    ({"webhook": "http://a/", "assistant": "m:a"}, "got webhook, assistant"),
+    ({"webhook": "http://a/", "sip_listen": "nowhere"}, "sip_listen 'nowhere'"),
+    ({"webhook": "http://a/", "rtp_ports": "9-x"}, "rtp_ports '9-x'"),
+    ({"webhook": "http://a/", "webhook_timeout": -1}, "webhook_timeout (command line)"),
+    ({"webhook": "http://a/", "public_address": "example.org"}, "public_address"),
+])
+def test_bad_settings_are_named(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(None, environ={}, overrides=overrides)
+
+
+def test_bad_file_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "broken.toml"
+    config.write_text("webhook = \n")
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
+        load_settings(config, environ={})
+    config.write_text('webhook = "http://a/"\ncolour = "blue"\n')
+    with pytest.raises(ConfigError, match=r"colour \(config file .*\): unknown setting"):
+        load_settings(config, environ={})
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_settings(tmp_path / "missing.toml", environ={})
