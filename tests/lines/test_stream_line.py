@@ -46,9 +46,10 @@ class MediaStreamsClient:
     """The bridge: sends a call's audio at real time, reads what the line sends back, and
     returns each mark once everything before it has arrived (as a bridge does once played)."""
 
-    def __init__(self, ws: ClientConnection, stream_sid: str = "MZ42") -> None:
+    def __init__(self, ws: ClientConnection, stream_sid: str = "MZ42", echo: bool = False) -> None:
         self.ws = ws
         self.sid = stream_sid
+        self.echo = echo  # send every media chunk back as caller audio, like a loud handset
         self.seq = 0
         self.chunk = 0
         self.received = Received()
@@ -96,6 +97,8 @@ class MediaStreamsClient:
                 if message["event"] == "media":
                     codes = base64.b64decode(message["media"]["payload"])
                     self.received.media.append((time.monotonic(), ulaw_decode(codes)))
+                    if self.echo:
+                        await self.stream([ulaw_decode(codes)])
                 elif message["event"] == "mark":
                     self.received.marks.append(message["mark"]["name"])
                     await self.send("mark", mark=message["mark"])
@@ -120,10 +123,10 @@ async def serving(line: StreamLine) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def bridged_call(
-    line: StreamLine, **parameters: str
+    line: StreamLine, echo: bool = False, **parameters: str
 ) -> AsyncIterator[tuple[MediaStreamsClient, StreamCall]]:
     async with serving(line) as url, connect(url) as ws:
-        client = MediaStreamsClient(ws)
+        client = MediaStreamsClient(ws, echo=echo)
         await client.open(**parameters)
         call = await line.next_call(max_wait=5)
         yield client, call
@@ -148,6 +151,10 @@ async def collect_presses(call: StreamCall) -> list[tuple[str, DtmfSource]]:
     return [(press.key, press.source) async for press in call.presses()]
 
 
+async def collect_frames(call: StreamCall) -> list[np.ndarray]:
+    return [frame.samples async for frame in call.frames() if not frame.lost]
+
+
 async def eventually(check: Callable[[], bool], max_wait: float = 3.0) -> None:
     deadline = time.monotonic() + max_wait
     while not check():
@@ -169,6 +176,7 @@ async def test_recorded_call_reports_every_key_exactly_once_in_order() -> None:
         *silence(200),
         "9",
         *silence(200),
+        "*",  # pressed just before the bridge stops the stream: still reported
     ]
     line = StreamLine()
     async with bridged_call(line, **{"from": "+4930111", "to": "+4940222"}) as (client, call):
@@ -184,6 +192,7 @@ async def test_recorded_call_reports_every_key_exactly_once_in_order() -> None:
         ("5", DtmfSource.INBAND),
         ("#", DtmfSource.STREAM),
         ("9", DtmfSource.STREAM),
+        ("*", DtmfSource.STREAM),
     ]
     assert (end.by, end.reason) == ("remote", "stream stopped by the bridge")
     assert call.stats["rejected"] == 0
@@ -198,11 +207,28 @@ async def test_a_key_whose_message_comes_first_is_reported_once_as_a_stream_key(
     ]
     async with bridged_call(StreamLine()) as (client, call):
         presses = asyncio.create_task(collect_presses(call))
+        frames = asyncio.create_task(collect_frames(call))
         await client.stream(script)
         await client.ws.close()
         end = await asyncio.wait_for(call.wait_ended(), 5)
         assert await asyncio.wait_for(presses, 5) == [("7", DtmfSource.STREAM)]
+        received = await asyncio.wait_for(frames, 5)
     assert end.by == "remote" and "socket closed" in end.reason
+    sent = [item for item in script if not isinstance(item, str)]
+    assert len(received) == len(sent)  # every frame, none invented
+    np.testing.assert_array_equal(np.concatenate(received), ulaw_decode(ulaw_encode(
+        np.concatenate(sent))))
+
+
+async def test_the_echo_of_our_own_dtmf_tones_is_not_a_key() -> None:
+    async with bridged_call(StreamLine(), echo=True) as (client, call):
+        presses = asyncio.create_task(collect_presses(call))
+        call.play(generate_sequence("48", on_ms=100, off_ms=100, level_dbm0=-8))
+        await eventually(lambda: len(client.received.media) >= 20)  # 400 ms
+        await asyncio.sleep(0.2)  # the echo of the last tone has been through the detector
+        await client.stop()
+        assert await asyncio.wait_for(presses, 3) == []
+        assert call.stats["echo_suppressed"] == 2
 
 
 async def test_audio_source_comes_back_as_real_time_media_and_marks_round_trip() -> None:

@@ -653,6 +653,7 @@ class StreamLine:
         if self._calls.get(call.stream_sid) is not call:
             return
         del self._calls[call.stream_sid]
+        self._drain(call, time.monotonic())
         if call.slot is not None:
             self._detector.remove_channel(call.slot)
             call.slot = None
@@ -678,7 +679,22 @@ class StreamLine:
 
     def _tick(self, now: float) -> None:
         calls = list(self._calls.values())
-        batches = {call: call._take_batch(_MAX_ROUNDS) for call in calls}
+        self._process_inbound({call: call._take_batch(_MAX_ROUNDS) for call in calls}, now)
+        for call in calls:
+            try:
+                call._media_tick(now)
+            except Exception:
+                log.exception("stream call %s: media tick failed", call.call_id)
+
+    def _drain(self, call: StreamCall, now: float) -> None:
+        """Judge what the bridge sent before the call ended (a dtmf message just before stop)."""
+        try:
+            self._process_inbound({call: call._take_batch(_MAX_QUEUED_FRAMES)}, now)
+            call._accept(call._arbiter.poll(now * 1000 + call._arbiter.inband_hold_ms))
+        except Exception:
+            log.exception("stream call %s: final media failed", call.call_id)
+
+    def _process_inbound(self, batches: dict[StreamCall, _Batch], now: float) -> None:
         rounds = max((len(batch.frames) for batch in batches.values()), default=0)
         for index in range(rounds + 1):
             for call, batch in batches.items():
@@ -686,11 +702,6 @@ class StreamLine:
                     call._feed_digits(batch.digits[index], now)
             if index < rounds:
                 self._detect(batches, index, now)
-        for call in calls:
-            try:
-                call._media_tick(now)
-            except Exception:
-                log.exception("stream call %s: media tick failed", call.call_id)
 
     def _detect(self, batches: dict[StreamCall, _Batch], index: int, now: float) -> None:
         """Round ``index`` of this tick: every call's ``index``-th queued frame, detected at once.
