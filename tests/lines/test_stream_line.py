@@ -69,8 +69,8 @@ class MediaStreamsClient:
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         })
 
-    async def stream(self, script: list[np.ndarray | str]) -> None:
-        """Frames (int16[160]) at real time; a str in between is a ``dtmf`` message."""
+    async def stream(self, script: list[np.ndarray | str], realtime: bool = True) -> None:
+        """Frames (int16[160]) at real time (or as one burst); a str is a ``dtmf`` message."""
         loop = asyncio.get_running_loop()
         begin = loop.time()
         frames = 0
@@ -78,7 +78,8 @@ class MediaStreamsClient:
             if isinstance(item, str):
                 await self.send("dtmf", dtmf={"track": "inbound_track", "digit": item})
                 continue
-            await asyncio.sleep(max(0.0, begin + frames * 0.02 - loop.time()))
+            if realtime:
+                await asyncio.sleep(max(0.0, begin + frames * 0.02 - loop.time()))
             self.chunk += 1
             payload = base64.b64encode(ulaw_encode(item).tobytes()).decode()
             await self.send("media", media={"track": "inbound", "chunk": str(self.chunk),
@@ -322,3 +323,32 @@ async def test_refused_streams_are_closed_with_a_reason(
         assert line.calls == []
         with pytest.raises(TimeoutError):
             await line.next_call(max_wait=0.05)
+
+
+async def test_a_burst_of_backlogged_audio_is_caught_up_with_its_keys_in_order() -> None:
+    # After a stall a bridge may deliver seconds of audio at once; nothing may be lost or merged.
+    script: list[np.ndarray | str] = [
+        *silence(100),
+        *frames_of(generate_sequence("3303", on_ms=60, off_ms=60, seed=4)),
+        "6",
+        *silence(100),
+    ]
+    async with bridged_call(StreamLine()) as (client, call):
+        presses = asyncio.create_task(collect_presses(call))
+        await client.stream(script, realtime=False)
+        await eventually(lambda: len(call.key_log) == 5)
+        await client.stop()
+        assert await asyncio.wait_for(presses, 3) == [
+            ("3", DtmfSource.INBAND), ("3", DtmfSource.INBAND), ("0", DtmfSource.INBAND),
+            ("3", DtmfSource.INBAND), ("6", DtmfSource.STREAM),
+        ]
+        assert call.stats["dropped_frames"] == 0
+
+
+async def test_a_socket_that_never_starts_a_stream_is_closed() -> None:
+    line = StreamLine(StreamLineConfig(start_timeout_s=0.2))
+    async with serving(line) as url, connect(url) as ws:
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await asyncio.wait_for(ws.wait_closed(), 3)
+        assert (ws.close_code, ws.close_reason) == (1008, "no start message")
+        assert line.calls == []
