@@ -25,6 +25,7 @@ Design (pure, deterministic; time is passed in):
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -162,9 +163,10 @@ def _latest(
     carried: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
     """Per position and column: ``values`` at the latest position ≤ it with ``flag`` set, or
-    ``carried`` (the value from earlier frames) when there is none."""
+    ``carried`` (the value from earlier frames) when there is none. ``values`` may be
+    ``[positions, 1]`` (the same for every column)."""
     # A frame has only a few positions: one select per position beats gather-based scans.
-    out = np.empty(values.shape, dtype=np.float64)
+    out = np.empty(flags.shape, dtype=np.float64)
     current = carried
     for position in range(flags.shape[0]):
         current = np.where(flags[position] & flag, values[position], current)
@@ -535,8 +537,13 @@ class BatchDtmfDetector:
             return []
         flags = flags[:, active]
         slots = busy[active]
-        times = np.broadcast_to(np.asarray(now_ms, dtype=np.float64), (c,))[slots]
-        at = times[None, :] + (np.arange(n_pos) + 1)[:, None] * _SUB_MS  # [n_pos, m]
+        offsets = (np.arange(n_pos) + 1)[:, None] * _SUB_MS
+        common_clock = np.ndim(now_ms) == 0
+        if common_clock:  # the usual tick: one time for all slots, [n_pos, 1] broadcasts
+            at = offsets + float(now_ms)  # type: ignore[arg-type]
+        else:
+            times = np.broadcast_to(np.asarray(now_ms, dtype=np.float64), (c,))[slots]
+            at = offsets + times[None, :]
         carried_hit, carried_onset = self._last_hit[slots], self._press_onset[slots]
         cand_onset = _latest(flags, _RESTART, at - _WINDOW_MS, self._cand_onset[slots])
         last_hit = _latest(flags, _PRESS_HIT, at, carried_hit)
@@ -545,56 +552,75 @@ class BatchDtmfDetector:
         self._last_hit[slots] = last_hit[-1]
         self._press_onset[slots] = press_onset[-1]
 
+        # Entries in (position, slot) order; a KeyUp goes before the KeyDown that replaced it.
         positions, columns = np.nonzero(flags & (_START | _END))
         if not positions.size:
             return []
-        # Events are built in bulk: per-event work is only the object construction.
-        flag = flags[positions, columns]
+        # Values are gathered in bulk: per-event work is only the object construction.
         states = entries[:, active] & _STATE_MASK  # state after each position
         before = np.concatenate([start_state[None, active], states[:-1]], axis=0)
-        held_before = self._press_key[before[positions, columns] // self._inputs]
-        held_after = self._press_key[states[positions, columns] // self._inputs]
-        when = at[positions, columns]
-        event_slots = slots[columns]
         # A press ending at a position was last confirmed, and began, before that position.
         hit_before = np.concatenate([carried_hit[None], last_hit[:-1]], axis=0)
         onset_before = np.concatenate([carried_onset[None], press_onset[:-1]], axis=0)
-        duration = hit_before[positions, columns] - onset_before[positions, columns]
-        onset = cand_onset[positions, columns]
-        ends = np.flatnonzero(flag & _END)
-        starts = np.flatnonzero(flag & _START)
-        # Time order; at equal times by slot, and a KeyUp before the KeyDown that replaced it.
-        order = np.lexsort(
-            (
-                np.concatenate([np.zeros(ends.size), np.ones(starts.size)]),
-                np.concatenate([event_slots[ends], event_slots[starts]]),
-                np.concatenate([when[ends], when[starts]]),
-            )
+        events = _build_events(
+            slots[columns].tolist(),
+            flags[positions, columns].tolist(),
+            self._press_key[before[positions, columns] // self._inputs].tolist(),
+            self._press_key[states[positions, columns] // self._inputs].tolist(),
+            np.broadcast_to(at, flags.shape)[positions, columns].tolist(),
+            (hit_before[positions, columns] - onset_before[positions, columns]).tolist(),
+            cand_onset[positions, columns].tolist(),
         )
-        inband = DtmfSource.INBAND
-        keys = _KEYS
-        ups = [
-            (slot, KeyUp(keys[key], inband, at_ms, length))
-            for slot, key, at_ms, length in zip(
-                event_slots[ends].tolist(),
-                held_before[ends].tolist(),
-                when[ends].tolist(),
-                duration[ends].tolist(),
-                strict=True,
-            )
-        ]
-        downs = [
-            (slot, KeyDown(keys[key], inband, at_ms, began))
-            for slot, key, at_ms, began in zip(
-                event_slots[starts].tolist(),
-                held_after[starts].tolist(),
-                when[starts].tolist(),
-                onset[starts].tolist(),
-                strict=True,
-            )
-        ]
-        events: list[tuple[int, DtmfEvent]] = [*ups, *downs]
-        return [events[i] for i in order.tolist()]
+        if not common_clock:  # time order across slots; stable, so KeyUp stays first
+            events.sort(key=lambda item: (item[1].at_ms, item[0]))
+        return events
+
+
+# Events are built through the slot descriptors: the frozen dataclasses' __init__ (one guarded
+# setattr per field) costs about twice as much, and a busy tick builds hundreds of them.
+_new = object.__new__
+_Setter = Callable[[object, object], None]
+_DOWN_FIELDS: Final[tuple[_Setter, ...]] = tuple(
+    getattr(KeyDown, name).__set__ for name in ("key", "source", "at_ms", "onset_ms")
+)
+_UP_FIELDS: Final[tuple[_Setter, ...]] = tuple(
+    getattr(KeyUp, name).__set__ for name in ("key", "source", "at_ms", "duration_ms")
+)
+
+
+def _build_events(
+    slots: list[int],
+    flags: list[int],
+    held_before: list[int],
+    held_after: list[int],
+    when: list[float],
+    duration: list[float],
+    onset: list[float],
+) -> list[tuple[int, DtmfEvent]]:
+    """KeyUp (``_END``) then KeyDown (``_START``) per automaton entry, in the given order."""
+    up_key, up_source, up_at, up_duration = _UP_FIELDS
+    down_key, down_source, down_at, down_onset = _DOWN_FIELDS
+    inband, keys = DtmfSource.INBAND, _KEYS
+    events: list[tuple[int, DtmfEvent]] = []
+    append = events.append
+    for slot, flag, old, new, at_ms, length, began in zip(
+        slots, flags, held_before, held_after, when, duration, onset, strict=True
+    ):
+        if flag & _END:
+            up = _new(KeyUp)
+            up_key(up, keys[old])
+            up_source(up, inband)
+            up_at(up, at_ms)
+            up_duration(up, length)
+            append((slot, up))
+        if flag & _START:
+            down = _new(KeyDown)
+            down_key(down, keys[new])
+            down_source(down, inband)
+            down_at(down, at_ms)
+            down_onset(down, began)
+            append((slot, down))
+    return events
 
 
 class DtmfDetector:
