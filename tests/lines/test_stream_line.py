@@ -352,3 +352,25 @@ async def test_a_socket_that_never_starts_a_stream_is_closed() -> None:
         await asyncio.wait_for(ws.wait_closed(), 3)
         assert (ws.close_code, ws.close_reason) == (1008, "no start message")
         assert line.calls == []
+
+
+async def test_concurrent_calls_share_the_detector_but_keep_their_keys_apart() -> None:
+    line = StreamLine()
+    async with serving(line) as url, connect(url) as ws_a, connect(url) as ws_b:
+        bridges = [MediaStreamsClient(ws_a, "MZa"), MediaStreamsClient(ws_b, "MZb")]
+        calls = []
+        for bridge, caller in zip(bridges, ("+491", "+492"), strict=True):
+            await bridge.open(**{"from": caller})
+            calls.append(await line.next_call(max_wait=5))
+        assert [call.caller for call in calls] == ["+491", "+492"]
+        presses = [asyncio.create_task(collect_presses(call)) for call in calls]
+        await asyncio.gather(
+            bridges[0].stream([*silence(60), *frames_of(generate_sequence("147", seed=5))]),
+            bridges[1].stream([*silence(100), *frames_of(generate_sequence("2580", seed=6))]),
+        )
+        await asyncio.sleep(0.1)
+        for bridge in bridges:
+            await bridge.stop()
+            bridge.reader.cancel()
+        keys = [[key for key, _ in await asyncio.wait_for(task, 3)] for task in presses]
+    assert keys == [["1", "4", "7"], ["2", "5", "8", "0"]]
