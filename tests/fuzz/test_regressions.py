@@ -5,6 +5,7 @@ from sip_harness import OFFER_SDP, SipHarness, request_text
 
 from voxflow.errors import DtmfParseError, SdpError
 from voxflow.media.dtmf.sip_info import parse_sip_info_dtmf
+from voxflow.sip.events import CallConfirmed, IncomingCall
 from voxflow.sip.message import Response
 from voxflow.sip.sdp import SessionDescription
 
@@ -43,3 +44,22 @@ def test_invite_with_an_unparsable_contact_is_answered_400_not_offered_as_a_call
     assert isinstance(response, Response) and response.status == 400
     assert "Contact" in (response.headers.get("Warning") or "")
     assert h.events() == [] and h.ua.call_count == 0 and h.ua.transaction_count == 0
+
+
+@pytest.mark.parametrize("ack_branch", ["z9hG4bK-1", "rfc2543-style"])
+def test_ack_for_our_2xx_matching_the_invite_branch_confirms_the_call(ack_branch: str) -> None:
+    # was: the INVITE server transaction swallowed the ACK, the call stayed "answered" for ever
+    h = SipHarness()
+    invite_branch = "z9hG4bK-1" if ack_branch.startswith("z9hG4bK") else ack_branch
+    h.send(
+        request_text("INVITE", branch=invite_branch, body=OFFER_SDP, content_type="application/sdp")
+    )
+    (incoming,) = h.events()
+    assert isinstance(incoming, IncomingCall)
+    h.ua.answer(incoming.call_id, "192.0.2.1", 4000, h.now)
+    (_trying, ok) = h.sent_messages()
+    assert isinstance(ok, Response) and ok.status == 200
+    h.send(request_text("ACK", branch=ack_branch, to_tag=ok.to_address.tag))
+    assert h.events() == [CallConfirmed(incoming.call_id)]
+    h.advance(64)
+    assert h.sent() == [] and h.events() == []  # no 2xx retransmission, no ack-timeout BYE

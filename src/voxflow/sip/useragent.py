@@ -100,6 +100,13 @@ class _Registration:
     refresh_at: float | None = None
 
 
+def _answered_2xx(txn: ServerTransaction) -> bool:
+    # RFC 6026 §7.1: an ACK matching an INVITE transaction in Accepted state (same branch, or
+    # an RFC 2543 peer without branches) acknowledges the 2xx and belongs to the TU
+    response = txn.last_response
+    return response is not None and 200 <= response.status < 300
+
+
 class UserAgent:
     """The SIP user agent for every call on one listening socket."""
 
@@ -351,7 +358,7 @@ class UserAgent:
                 self._send_stateless(request, 403, "source address not allowed")
             return
         txn = self._server_txns.get(server_key(request))
-        if txn is not None:
+        if txn is not None and not (request.method == "ACK" and _answered_2xx(txn)):
             for message in txn.receive_request(request, now):
                 self._send(message, txn.remote)
             return
