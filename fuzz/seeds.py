@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from checks import start_agent
 
 from voxflow.media.audio import encode_wav
+from voxflow.sip.message import Request, Response, parse_message
 
 _PEER = "192.0.2.10:5070"
 
@@ -177,21 +179,22 @@ def _record(op: int, payload: bytes = b"") -> bytes:
 
 
 def _useragent() -> list[bytes]:
+    # first byte: agent flags (see checks.start_agent), then records (see checks.check_useragent)
     invite = sip_request("INVITE", body=SDP_OFFER, content_type="application/sdp")
-    ack = sip_request("ACK", to_tag="00000002")
-    bye = sip_request("BYE", to_tag="00000002", cseq=2, branch="z9hG4bK-2")
+    ack = sip_request("ACK", to_tag="00000000")
+    bye = sip_request("BYE", to_tag="00000000", cseq=2, branch="z9hG4bK-2")
     cancel = sip_request("CANCEL")
     options = sip_request("OPTIONS", call_id="o1", branch="z9hG4bK-o")
     info = sip_request(
         "INFO",
-        to_tag="00000002",
+        to_tag="00000000",
         cseq=3,
         branch="z9hG4bK-3",
         body="Signal=1\r\n",
         content_type="application/dtmf-relay",
     )
-    answer, hangup, tick = 6, 7, 5
-    return [
+    answer, hangup, tick, ring = 6, 7, 5, 0x86
+    inbound = [
         _record(0, invite)
         + _record(answer)
         + _record(0, ack)
@@ -199,10 +202,42 @@ def _useragent() -> list[bytes]:
         + _record(0, bye)
         + _record(tick)
         + b"\x40",
-        _record(0, invite) + _record(0, invite) + _record(0, cancel) + _record(tick) + b"\xff",
+        _record(0, invite) + _record(ring) + _record(0, cancel) + _record(tick) + b"\xff",
         _record(0, options) + _record(8, options) + _record(16, b"garbage"),
         _record(0, invite) + _record(hangup) + _record(tick) + b"\x10",
-        _record(0, sip_response(200, "OK", body=SDP_OFFER)),
+    ]
+    return [b"\x00" + seed for seed in inbound] + [
+        b"\x02" + _record(0, invite),  # digest auth on: answered 407
+        *(b"\x01" + seed for seed in _outgoing_call_seeds()),
+    ]
+
+
+def _outgoing_call_seeds() -> list[bytes]:
+    """Answers to the INVITE the agent sends when flags bit 0 is set, built from that INVITE."""
+    ua, _ = start_agent(1, 1000.0)
+    ((wire, _),) = ua.datagrams_to_send(1000.0)
+    request = parse_message(wire)
+    assert isinstance(request, Request)
+
+    def response(status: int, body: str = "", **headers: str) -> bytes:
+        message = Response.for_request(request, status, to_tag="far", body=body.encode())
+        message.headers.add("Contact", "<sip:bob@192.0.2.10:5070>")
+        for name, value in headers.items():
+            message.headers.add(name.replace("_", "-"), value)
+        return bytes(message)
+
+    ok = response(200, SDP_OFFER, Content_Type="application/sdp")
+    bye = sip_request("BYE", call_id=request.call_id, cseq=1, branch="z9hG4bK-b")
+    bye = bye.replace(b"tag=peer", b"tag=far").replace(
+        b"To: <sip:bot@192.0.2.1>", b"To: " + (request.headers.get("From") or "").encode()
+    )
+    challenge = 'Digest realm="trunk", nonce="n1", qop="auth", algorithm=MD5'
+    return [
+        _record(0, response(100)) + _record(0, response(180)) + _record(0, ok) + _record(0, bye),
+        _record(0, response(183, SDP_OFFER, Content_Type="application/sdp"))
+        + _record(0, response(486)),
+        _record(0, response(407, Proxy_Authenticate=challenge)) + _record(5) + b"\x80",
+        _record(0, response(180)) + _record(7) + _record(0, response(487)),
     ]
 
 
