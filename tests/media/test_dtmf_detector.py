@@ -389,6 +389,38 @@ def test_channels_come_and_go() -> None:
     assert [(slot, e.key) for slot, e in late if isinstance(e, KeyDown)] == [(2, "C")]
 
 
+def test_growing_past_the_doubled_storage_keeps_a_press_in_progress() -> None:
+    detector = BatchDtmfDetector(1)
+    held = np.concatenate([tone("7", 200), silence(200)]).reshape(-1, 160)
+    later = np.concatenate([silence(160), tone("2", 100), silence(140)]).reshape(-1, 160)
+    events: list[tuple[int, DtmfEvent]] = []
+    for index in range(held.shape[0]):
+        if 3 <= index <= 7:  # mid-press: 1 -> 6 slots, storage doubles 1 -> 2 -> 4 -> 8
+            detector.add_channel()
+        rows = [held[index]] + [later[index]] * (detector.channels - 1)
+        events += detector.process(np.stack(rows), index * 20.0)
+
+    assert detector.channels == 6
+    by_slot = {
+        slot: [(type(e).__name__, e.key) for s, e in events if s == slot] for slot in range(6)
+    }
+    # Slot 0's press survives every resize as one press with its full duration.
+    assert by_slot[0] == [("KeyDown", "7"), ("KeyUp", "7")]
+    up = next(e for s, e in events if s == 0 and isinstance(e, KeyUp))
+    assert up.duration_ms is not None and 170 <= up.duration_ms <= 215
+    # Every added slot hears its own press, which starts after the last resize.
+    assert all(by_slot[slot] == [("KeyDown", "2"), ("KeyUp", "2")] for slot in range(1, 6))
+
+
+def test_freed_slots_are_reused_lowest_first() -> None:
+    detector = BatchDtmfDetector(5)
+    for slot in (3, 1, 4):
+        detector.remove_channel(slot)
+
+    assert [detector.add_channel() for _ in range(4)] == [1, 3, 4, 5]
+    assert detector.in_use.all() and detector.channels == 6
+
+
 def test_per_channel_clocks() -> None:
     detector = BatchDtmfDetector(2)
     frames = np.concatenate([tone("1", 100), silence(100)]).reshape(-1, 160)

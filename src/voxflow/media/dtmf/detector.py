@@ -25,6 +25,7 @@ Design (pure, deterministic; time is passed in):
 from __future__ import annotations
 
 import functools
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -269,9 +270,13 @@ class BatchDtmfDetector:
         self._count = 0
         self._clock = 0  # samples (8 kHz) processed, modulo one second: the basis phase
         self._work: _Workspace | None = None
+        self._free: list[int] = []  # freed slots below the count, as a heap (lowest first)
         self._resize(max(channels, 1))
-        for _ in range(channels):
-            self.add_channel()
+        # The initial channels are claimed at once: per-slot add_channel calls would cost
+        # thousands of small array writes for a large batch.
+        self._count = channels
+        self._reset(slice(0, channels))
+        self._in_use[:channels] = True
 
     # -- channel slots -------------------------------------------------------------------------
 
@@ -289,8 +294,7 @@ class BatchDtmfDetector:
 
     def add_channel(self) -> int:
         """Claim a free slot (or grow by one) with fresh state; return its row index."""
-        free = np.flatnonzero(~self._in_use[: self._count])
-        slot = int(free[0]) if free.size else self._count
+        slot = heapq.heappop(self._free) if self._free else self._count
         if slot == self._count:
             if slot == self._in_use.size:
                 self._resize(2 * slot)  # capacity doubling keeps adding channels cheap
@@ -304,6 +308,7 @@ class BatchDtmfDetector:
         self._check_slot(slot)
         self._reset(slot)
         self._in_use[slot] = False
+        heapq.heappush(self._free, slot)
 
     def reset_channel(self, slot: int) -> None:
         """Forget the history of ``slot`` (e.g. after a codec change or a long hold)."""
@@ -323,12 +328,12 @@ class BatchDtmfDetector:
                 new[..., : old.shape[-1]] = old
             setattr(self, name, new)
 
-    def _reset(self, slot: int) -> None:
+    def _reset(self, slot: int | slice) -> None:
         self._lost_hist[:, slot] = True  # no history yet: the first windows neither hit nor miss
         self._decim_hist[:, slot] = 0
         self._state[slot] = self._idle
         work = self._work
-        if work is not None and slot < work.shape[1]:
+        if work is not None and (isinstance(slot, slice) or slot < work.shape[1]):
             for array in work.history():
                 array[:2, slot] = 0
 
