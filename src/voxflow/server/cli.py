@@ -60,6 +60,9 @@ def serve(
     signing_secret: str | None = typer.Option(None, help="Signs webhook requests."),
     webhook_timeout: float | None = typer.Option(None, help="Seconds the assistant may take."),
     transfer_domain: str | None = typer.Option(None, help="HOST[:PORT] transfers are sent to."),
+    admin_listen: str | None = typer.Option(
+        None, help="Admin API and dashboard address, HOST:PORT (off unless set)."),
+    admin_token: str | None = typer.Option(None, help="Bearer token the admin API requires."),
     log_level: str = typer.Option("INFO", help="Logging level."),
 ) -> None:
     """Answer phone calls and connect them to an AI Flow assistant until SIGINT/SIGTERM."""
@@ -75,6 +78,7 @@ def serve(
         "account_id": account_id, "records": records, "api_token": api_token,
         "signing_secret": signing_secret, "webhook_timeout": webhook_timeout,
         "transfer_domain": transfer_domain,
+        "admin_listen": admin_listen, "admin_token": admin_token,
     }
     configure_logging(log_level)
     try:
@@ -108,6 +112,31 @@ def calls_show(call_id: str = typer.Argument(..., help="The call (session) id.")
     from voxflow.server.calls_command import show_call
 
     raise typer.Exit(show_call(Console(), records, call_id))
+
+
+@app.command()
+def replay(
+    call_id: str = typer.Argument(..., help="The recorded call (session) id."),
+    webhook: str = typer.Option(..., help="The assistant's webhook URL to replay against."),
+    records: Path | None = _RECORDS,
+    account_id: str = typer.Option("", help="account_id in the replayed session objects."),
+    api_token: str | None = typer.Option(None, help="Sent as X-API-TOKEN to the assistant."),
+    signing_secret: str | None = typer.Option(None, help="Signs the replayed requests."),
+    timeout: float = typer.Option(5.0, help="Seconds the assistant may take per event."),
+) -> None:
+    """Replay a recorded call's events against an assistant and diff its actions (exit 1 if
+    they differ)."""
+    from voxflow.server.replay import run_replay
+
+    console = Console()
+    try:
+        code = run_replay(console, str(records) if records else None, call_id, webhook,
+                          account_id=account_id, api_token=api_token,
+                          signing_secret=signing_secret, timeout_s=timeout)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:
