@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 from voxflow.dispatch import (
     DeliveryResult,
@@ -27,11 +28,13 @@ from voxflow.errors import SipStateError
 from voxflow.lines.sip import LineCall, SipLine
 from voxflow.protocol import Action
 from voxflow.sdk.loading import load_assistant
+from voxflow.server.admin import EngineMetrics, MeteredRecorder
 from voxflow.server.config import ServeSettings
 from voxflow.server.identity import build_session
 from voxflow.server.prompts import PromptMaker
 from voxflow.server.recorder import CallRecorder
 from voxflow.server.runner import CallRunner
+from voxflow.server.simline import SimulatedCall
 from voxflow.speech import TtsRegistry, TtsService, TtsSettings
 
 log = logging.getLogger(__name__)
@@ -81,7 +84,11 @@ class VoxflowApp:
         self.records = records if records is not None else CallRecordStore(
             Path(settings.records) if settings.records else None
         )
-        self.recorder = CallRecorder(self.records, "sip")
+        self.metrics = EngineMetrics()
+        self.recorder: CallRecorder = MeteredRecorder(self.records, "sip", self.metrics)
+        self._simulated_recorder = MeteredRecorder(self.records, "simulated", self.metrics)
+        self.simulated: dict[str, SimulatedCall] = {}
+        """The live calls of the in-process simulated line (admin dashboard), by session id."""
         self.prompts = PromptMaker(TtsService(TtsRegistry.from_settings(TtsSettings(
             default_provider=settings.tts_provider, espeak_voice=settings.tts_voice
         ))))
@@ -177,6 +184,44 @@ class VoxflowApp:
             call.hangup()
         finally:
             self.calls.pop(session.id, None)
+
+    # -- simulated calls (admin API) ------------------------------------------------------------
+
+    def start_simulated_call(self, caller: str | None = None, callee: str | None = None) -> str:
+        """Answer a call on the in-process simulated line; its session id (already live)."""
+        call = SimulatedCall(caller=caller or "+4930123456", callee=callee or "+4921100000")
+        session = build_session(caller=call.caller, callee=call.callee, asserted_identity=None,
+                                account_id=self.settings.account_id,
+                                plus=self.settings.number_plus)
+        runner = CallRunner(
+            # The runner only uses the Call surface, which SimulatedCall offers.
+            cast(LineCall, call),
+            CallSession(session, config=self.session_config,
+                        wall_offset=time.time() - time.monotonic()),
+            dispatch=self.dispatch,
+            prompts=self.prompts,
+            recorder=self._simulated_recorder,
+            transfer_uri=lambda target, _call: target,  # no SIP routing behind this line
+            end_drain_s=self.settings.webhook_timeout + 1.0,
+        )
+        self.calls[session.id] = runner
+        self.simulated[session.id] = call
+        log.info("simulated call %s answered: session %s", call.call_id, session.id)
+        task = asyncio.create_task(self._run_simulated(runner, call),
+                                   name=f"call-{call.call_id}")
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        return session.id
+
+    async def _run_simulated(self, runner: CallRunner, call: SimulatedCall) -> None:
+        try:
+            await runner.run()
+        except Exception:  # a bug in one call must not take the engine down
+            log.exception("simulated call failed (session_id=%s)", runner.session_id)
+        finally:
+            await call.aclose()
+            self.calls.pop(runner.session_id, None)
+            self.simulated.pop(runner.session_id, None)
 
     # -- answers from the assistant --------------------------------------------------------------
 

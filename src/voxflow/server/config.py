@@ -73,6 +73,11 @@ class ServeSettings(BaseModel):
     tts_provider: str = "espeak"
     tts_voice: str = "en-us"
 
+    # Off unless set: the admin API can start and end calls, so it is opened on purpose (on a
+    # loopback address, or with admin_token, e.g. "127.0.0.1:8089").
+    admin_listen: str | None = None
+    admin_token: str | None = None
+
     @model_validator(mode="after")
     def _one_assistant(self) -> ServeSettings:
         chosen = [name for name in ("webhook", "assistant", "websocket") if getattr(self, name)]
@@ -101,6 +106,12 @@ class ServeSettings(BaseModel):
             user=self.sip_user,
             trunk=self._trunk(),
         )
+
+    def admin_address(self) -> tuple[str, int] | None:
+        """Where the admin API and dashboard listen, or None when they are off."""
+        if not self.admin_listen:
+            return None
+        return split_host_port(self.admin_listen, "admin_listen")
 
     def _trunk(self) -> TrunkSettings | None:
         if not (self.trunk_host or self.trunk_registrar):
@@ -189,4 +200,5 @@ def load_settings(
             problems.append(f"{name}{f' ({where})' if where else ''}: {message}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     settings.line_config()  # address and port problems surface now, not at the first call
+    settings.admin_address()
     return settings

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from voxflow.server.admin import AdminServer
 from voxflow.server.app import VoxflowApp
 from voxflow.server.config import ServeSettings
 
@@ -15,18 +16,26 @@ log = logging.getLogger("voxflow.serve")
 async def serve(settings: ServeSettings) -> None:
     """Start the engine, log one ready line, run until a stop signal, then stop everything."""
     app = VoxflowApp(settings)
+    admin_address = settings.admin_address()
+    admin = (None if admin_address is None else
+             AdminServer(app, *admin_address, token=settings.admin_token))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         await app.start()
+        if admin is not None:
+            await admin.start()
+            log.info("voxflow admin: dashboard and API on %s/", admin.url)
         log.info("%s", app.ready_line)
         await stop.wait()
         log.info("voxflow stopping: hanging up %d live call(s)", len(app.calls))
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        if admin is not None:
+            await admin.stop()
         await app.stop()
     log.info("voxflow stopped")
 
