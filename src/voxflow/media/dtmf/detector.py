@@ -49,6 +49,9 @@ _FREQS: Final = np.array(ROW_FREQUENCIES + COLUMN_FREQUENCIES)
 _KEYS: Final = tuple(key for row in KEYPAD for key in row)  # index = row * 4 + column
 _MISS: Final = -1
 _FROZEN: Final = -2
+# Window codes are stored as automaton inputs (code + 2): _FROZEN -> 0, _MISS -> 1, key k -> k + 2.
+_INPUT_MISS: Final = _MISS + 2
+_INPUT_FROZEN: Final = _FROZEN + 2
 _GATE_LOSS: Final = 0.5  # the gate allows for 3 dB of off-frequency loss (±1.5 % costs ≤ 2)
 
 
@@ -84,6 +87,33 @@ def _frame_basis(sub_blocks: int, clock: int) -> npt.NDArray[np.float32]:
     basis = np.zeros((n.size, 9, 2))
     basis[:, :8, 0], basis[:, :8, 1], basis[:, 8, 0] = np.cos(angle), -np.sin(angle), 1.0
     return basis.reshape(sub_blocks, SUB_BLOCK, 18).astype(np.float32)
+
+
+def _first_of(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    c: npt.NDArray[np.float32],
+    best: npt.NDArray[np.float32],
+) -> npt.NDArray[np.int8]:
+    """Index (0-3) of the first of four values equal to ``best`` (their maximum): argmax.
+
+    Branch-free on uint8, ``(a≠) x (1 + (b≠) x (1 + (c≠)))``: nested selections with scalar
+    arms cost several times more.
+    """
+    index = np.not_equal(c, best).view(np.uint8)
+    index += np.uint8(1)
+    index *= np.not_equal(b, best)
+    index += np.uint8(1)
+    index *= np.not_equal(a, best)
+    return index.view(np.int8)
+
+
+@functools.lru_cache(maxsize=16)
+def _sub_block_offsets(channels: int) -> npt.NDArray[np.intp]:
+    """[3, 1]: flat complex offsets of a window's three sub-blocks in the spectra buffer."""
+    offsets = np.arange(3, dtype=np.intp)[:, None] * (9 * channels)
+    offsets.flags.writeable = False  # shared through the cache
+    return offsets
 
 
 def _halfband_filter(taps: int = 47) -> npt.NDArray[np.float32]:
@@ -405,7 +435,8 @@ class BatchDtmfDetector:
     def _classify(
         self, x: npt.NDArray[np.float32], lost: npt.NDArray[np.bool_]
     ) -> npt.NDArray[np.int8]:
-        """Per window position: key index, ``_MISS`` or ``_FROZEN``; shape [n_sub, channels]."""
+        """Per window position the automaton input (key index, ``_MISS`` or ``_FROZEN``, plus 2);
+        shape [n_sub, channels]."""
         c = x.shape[0]
         p = x.shape[1] // SUB_BLOCK
         work = self._workspace(p)
@@ -438,14 +469,14 @@ class BatchDtmfDetector:
         gate &= best_row + best_col >= self._gate_share * total
 
         lost_hist = self._lost_hist[:, :c]
-        codes = np.full((p, c), _MISS, dtype=np.int8)
+        codes = np.full((p, c), _INPUT_MISS, dtype=np.int8)
         if lost.any() or lost_hist.any():
             frozen = np.empty((p, c), dtype=bool)
             frozen[:] = lost
             frozen[0] |= lost_hist[0] | lost_hist[1]
             if p > 1:
                 frozen[1] |= lost_hist[1]
-            codes[frozen] = _FROZEN
+            codes[frozen] = _INPUT_FROZEN
             gate &= ~frozen
         lost_hist[0] = lost_hist[1] if p == 1 else lost
         lost_hist[1] = lost
@@ -453,7 +484,7 @@ class BatchDtmfDetector:
         candidates = np.flatnonzero(gate)
         if candidates.size:
             best = (best_row, best_col)
-            codes.reshape(-1)[candidates] = self._confirm(work, candidates, total, best)
+            np.put(codes, candidates, self._confirm(work, candidates, total, best))
         self._keep_history(work)
         return codes
 
@@ -470,31 +501,32 @@ class BatchDtmfDetector:
         total: npt.NDArray[np.float32],
         best: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]],
     ) -> npt.NDArray[np.int8]:
-        """Full tests on the windows that passed the gate; return key index or ``_MISS``."""
+        """Full tests on the windows that passed the gate; return the automaton input."""
         s = self
         c = work.shape[1]
-        # Candidate-last layout throughout: every slice below is a [K] vector.
-        power = work.power.reshape(-1, 9)[flat].T  # [9, K]
-        best_row, best_col = best[0].reshape(-1)[flat], best[1].reshape(-1)[flat]
+        # Candidate-last layout throughout: every slice below is a contiguous [K] vector (strided
+        # rows of a transposed gather make every later operation several times slower).
+        power = np.take(work.power.reshape(-1, 9), flat, axis=0).T.copy()  # [9, K]
+        best_row, best_col = np.take(best[0], flat), np.take(best[1], flat)
         p0, p1, p2, p3, p4, p5, p6, p7, _ = power
-        row = np.where(
-            p0 == best_row, 0, np.where(p1 == best_row, 1, np.where(p2 == best_row, 2, 3))
-        )
-        col = np.where(
-            p4 == best_col, 4, np.where(p5 == best_col, 5, np.where(p6 == best_col, 6, 7))
-        )
+        row = _first_of(p0, p1, p2, best_row)
+        col = _first_of(p4, p5, p6, best_col)
         hit = (p0 + p1) + (p2 + p3) - best_row <= best_row * s._relative_peak
         hit &= (p4 + p5) + (p6 + p7) - best_col <= best_col * s._relative_peak
         # The two tones' complex values in the window's three sub-blocks, one gather: [2, 3, K].
-        tones = np.stack([row, col])
-        tone_at = flat * 9 + tones
+        tones = np.empty((2, flat.size), dtype=np.intp)
+        np.add(row, 0, out=tones[0], casting="unsafe")
+        np.add(col, 4, out=tones[1], casting="unsafe")
+        tone_at = flat * 9
+        tone_at = tones + tone_at
         values = work.spectra.view(np.complex64).reshape(-1)
-        picked = values[tone_at[:, None] + np.array([[0], [9 * c], [18 * c]])]
+        picked = np.take(values, tone_at[:, None] + _sub_block_offsets(c))
         early = picked[:, 0] + picked[:, 1]
         late = picked[:, 1] + picked[:, 2]
         # Phase advance over one sub-block beyond the nominal frequency's (absolute reference).
-        phase = np.angle(late * early.conj())
-        on_frequency = np.abs(phase) <= s._max_phase[tones]
+        late *= early.conj()
+        phase = np.angle(late)
+        on_frequency = np.abs(phase) <= np.take(s._max_phase, tones)
         hit &= on_frequency[0] & on_frequency[1]
         # Undo the rectangular window's loss at the measured offset: the Dirichlet kernel
         # sin(h) / (N sin(h / N)) with h = pi x cycles off in the window, ≈ sin(h) / h (even).
@@ -513,44 +545,50 @@ class BatchDtmfDetector:
         m0, m1, m2 = magnitude[:, 0], magnitude[:, 1], magnitude[:, 2]
         steady = np.minimum(np.minimum(m0, m1), m2) * 3 >= s._steadiness * (m0 + m1 + m2)
         hit &= steady[0] & steady[1]
-        return np.where(hit, row * 4 + col - 4, _MISS).astype(np.int8)
+        key = row * np.int8(4)
+        key += col
+        key += np.int8(2)  # automaton input: key index + 2
+        return np.where(hit, key, np.int8(_INPUT_MISS))
 
     def _advance(
         self, codes: npt.NDArray[np.int8], now_ms: float | npt.ArrayLike
     ) -> list[tuple[int, DtmfEvent]]:
-        """Run the press automaton over the window codes of the channels with anything going on."""
+        """Run the press automaton over the window inputs of the channels with anything going on."""
         c = self._count
         state_all = self._state[:c]
-        busy = np.flatnonzero((state_all != self._idle) | (codes.max(axis=0) >= 0))
+        busy_mask = np.maximum.reduce(codes, axis=0) > _INPUT_MISS
+        busy_mask |= state_all != self._idle
+        busy = np.flatnonzero(busy_mask)
         if not busy.size:
             return []
         n_pos = codes.shape[0]
-        inputs = codes[:, busy].astype(np.int32)
-        inputs += 2
-        entries = np.empty((n_pos, busy.size), dtype=np.int32)
-        start_state = state_all[busy]
-        state = start_state
+        inputs = np.take(codes, busy, axis=1)
+        # trail[0] = state before the frame, trail[q + 1] = table entry taken at position q.
+        trail = np.empty((n_pos + 1, busy.size), dtype=np.int32)
+        state = trail[0]
+        np.take(state_all, busy, out=state)
         table = self._table
         for position in range(n_pos):
-            entry = table[state + inputs[position]]
-            entries[position] = entry
+            entry = trail[position + 1]
+            np.take(table, inputs[position] + state, out=entry)
             state = entry & _STATE_MASK
         state_all[busy] = state
-        flags = entries >> _FLAG_SHIFT
-        active = np.flatnonzero(flags.any(axis=0))
+        flags = trail[1:] >> _FLAG_SHIFT
+        active = np.flatnonzero(np.bitwise_or.reduce(flags, axis=0))
         if not active.size:
             return []
-        flags = flags[:, active]
-        slots = busy[active]
-        offsets = (np.arange(n_pos) + 1)[:, None] * _SUB_MS
-        common_clock = np.ndim(now_ms) == 0
+        flags = np.take(flags, active, axis=1)
+        slots = np.take(busy, active)
+        offsets = _position_offsets(n_pos)
+        common_clock = isinstance(now_ms, (int, float))
         if common_clock:  # the usual tick: one time for all slots, [n_pos, 1] broadcasts
             at = offsets + float(now_ms)  # type: ignore[arg-type]
         else:
             times = np.broadcast_to(np.asarray(now_ms, dtype=np.float64), (c,))[slots]
             at = offsets + times[None, :]
-        carried_hit, carried_onset = self._last_hit[slots], self._press_onset[slots]
-        cand_onset = _latest(flags, _RESTART, at - _WINDOW_MS, self._cand_onset[slots])
+        carried_hit = np.take(self._last_hit, slots)
+        carried_onset = np.take(self._press_onset, slots)
+        cand_onset = _latest(flags, _RESTART, at - _WINDOW_MS, np.take(self._cand_onset, slots))
         last_hit = _latest(flags, _PRESS_HIT, at, carried_hit)
         press_onset = _latest(flags, _START, cand_onset, carried_onset)
         self._cand_onset[slots] = cand_onset[-1]
@@ -562,16 +600,18 @@ class BatchDtmfDetector:
         if not positions.size:
             return []
         # Values are gathered in bulk: per-event work is only the object construction.
-        states = entries[:, active] & _STATE_MASK  # state after each position
-        before = np.concatenate([start_state[None, active], states[:-1]], axis=0)
+        trail_columns = active[columns]
+        before = trail[positions, trail_columns] & _STATE_MASK
+        after = trail[positions + 1, trail_columns] & _STATE_MASK
         # A press ending at a position was last confirmed, and began, before that position.
         hit_before = np.concatenate([carried_hit[None], last_hit[:-1]], axis=0)
         onset_before = np.concatenate([carried_onset[None], press_onset[:-1]], axis=0)
+        inputs_count = self._inputs
         events = _build_events(
             slots[columns].tolist(),
             flags[positions, columns].tolist(),
-            self._press_key[before[positions, columns] // self._inputs].tolist(),
-            self._press_key[states[positions, columns] // self._inputs].tolist(),
+            self._press_key[before // inputs_count].tolist(),
+            self._press_key[after // inputs_count].tolist(),
             np.broadcast_to(at, flags.shape)[positions, columns].tolist(),
             (hit_before[positions, columns] - onset_before[positions, columns]).tolist(),
             cand_onset[positions, columns].tolist(),
@@ -579,6 +619,15 @@ class BatchDtmfDetector:
         if not common_clock:  # time order across slots; stable, so KeyUp stays first
             events.sort(key=lambda item: (item[1].at_ms, item[0]))
         return events
+
+
+@functools.lru_cache(maxsize=16)
+def _position_offsets(positions: int) -> npt.NDArray[np.float64]:
+    """[positions, 1]: time from a frame's first sample to the end of each window position."""
+    offsets: npt.NDArray[np.float64] = np.arange(1, positions + 1, dtype=np.float64)[:, None]
+    offsets *= _SUB_MS
+    offsets.flags.writeable = False  # shared through the cache
+    return offsets
 
 
 # Events are built through the slot descriptors: the frozen dataclasses' __init__ (one guarded
