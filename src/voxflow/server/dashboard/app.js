@@ -82,6 +82,13 @@ function renderLive(live) {
 function renderRecent(recent) {
   const body = document.querySelector("#recent-calls tbody");
   body.replaceChildren();
+  if (!recent.length) {
+    const row = el("tr");
+    const cell = el("td", "no calls recorded yet", "empty");
+    cell.colSpan = 5;
+    row.append(cell);
+    body.append(row);
+  }
   for (const call of recent) {
     const row = el("tr");
     row.dataset.callId = call.call_id;
