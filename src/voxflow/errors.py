@@ -109,3 +109,27 @@ class TtsProviderError(TtsError):
 
 class SsmlError(TtsError, ValueError):
     """SSML could not be parsed (malformed XML, a bad attribute value, too long ...)."""
+
+
+class VadNotAvailableError(ConfigError, ImportError):
+    """An optional voice activity detector was asked for but its packages are not installed."""
+
+
+class SttError(VoxflowError):
+    """Speech could not be recognised."""
+
+
+class SttNotConfiguredError(SttError, ConfigError):
+    """An STT provider was asked for but is not configured (no key, no model) or not installed."""
+
+
+class SttProviderError(SttError):
+    """An STT provider failed: an HTTP error status, a bad answer, or a decoder failure.
+
+    ``provider`` names the provider; ``status`` is the HTTP status (``None`` when not HTTP).
+    """
+
+    def __init__(self, message: str, provider: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
