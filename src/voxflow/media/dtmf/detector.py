@@ -73,7 +73,7 @@ class DetectorSettings:
 
 @functools.lru_cache(maxsize=256)
 def _frame_basis(sub_blocks: int, clock: int) -> npt.NDArray[np.float32]:
-    """[sub_blocks, 40, 18]: per DTMF frequency the pair (cos, -sin), then the pair (1, 0).
+    """[sub_blocks, 40, 18]: per DTMF frequency the pair (cos, -sin), then (1/sqrt(120), 0).
 
     Phases are absolute (``clock`` = the frame's first sample, modulo one second), so a window
     is a plain sum of sub-blocks, also across frames. The DTMF frequencies are whole hertz:
@@ -82,10 +82,12 @@ def _frame_basis(sub_blocks: int, clock: int) -> npt.NDArray[np.float32]:
     n = clock + np.arange(sub_blocks * SUB_BLOCK, dtype=np.int64)
     turns = (n[:, None] * _FREQS.astype(np.int64)[None, :]) % RATE
     angle = 2 * np.pi / RATE * turns
-    # The (1, 0) pair gives each sub-block's sample sum (for DC removal) in the same product;
+    # The last pair gives each sub-block's sample sum (for DC removal) in the same product,
+    # scaled so that a window's |sum|² is directly its DC energy (no extra scaling pass);
     # interleaved pairs let one contiguous square and one stride-2 add give all nine |X|².
     basis = np.zeros((n.size, 9, 2))
-    basis[:, :8, 0], basis[:, :8, 1], basis[:, 8, 0] = np.cos(angle), -np.sin(angle), 1.0
+    basis[:, :8, 0], basis[:, :8, 1] = np.cos(angle), -np.sin(angle)
+    basis[:, 8, 0] = 1 / np.sqrt(_WINDOW)
     return basis.reshape(sub_blocks, SUB_BLOCK, 18).astype(np.float32)
 
 
@@ -196,12 +198,14 @@ def _latest(
     """Per position and column: ``values`` at the latest position ≤ it with ``flag`` set, or
     ``carried`` (the value from earlier frames) when there is none. ``values`` may be
     ``[positions, 1]`` (the same for every column)."""
-    # A frame has only a few positions: one select per position beats gather-based scans.
+    # A frame has only a few positions: one masked copy per position beats gather-based scans.
+    marked = np.bitwise_and(flags, flag).astype(np.bool_)
     out = np.empty(flags.shape, dtype=np.float64)
-    current = carried
-    for position in range(flags.shape[0]):
-        current = np.where(flags[position] & flag, values[position], current)
-        out[position] = current
+    out[0] = carried
+    np.copyto(out[0], values[0], where=marked[0])
+    for position in range(1, flags.shape[0]):
+        out[position] = out[position - 1]
+        np.copyto(out[position], values[position], where=marked[position])
     return out
 
 
@@ -234,11 +238,10 @@ class _Workspace:
     def __init__(self, sub_blocks: int, channels: int) -> None:
         p, c = sub_blocks, channels
         self.shape = (p, c)
-        # Per sub-block: (re, im) per frequency and (sample sum, 0), see _frame_basis; energy.
+        # Per sub-block: (re, im) per frequency and (scaled sum, 0), see _frame_basis; energy.
         self.spectra = np.zeros((p + 2, c, 18), dtype=np.float32)
         self.energy = np.zeros((p + 2, c), dtype=np.float32)
         self.window = np.empty((p, c, 18), dtype=np.float32)
-        self.squared = np.empty((p, c, 18), dtype=np.float32)
         self.power = np.empty((p, c, 9), dtype=np.float32)  # 8 tones, then the squared sum
 
     def history(self) -> tuple[npt.NDArray[np.float32], ...]:
@@ -450,13 +453,13 @@ class BatchDtmfDetector:
 
         np.add(spectra[:p], spectra[1 : p + 1], out=window)
         window += spectra[2:]
-        squared = np.multiply(window, window, out=work.squared).reshape(-1)
+        squared = np.multiply(window, window, out=window).reshape(-1)  # in place: less traffic
         power9 = work.power
         np.add(squared[0::2], squared[1::2], out=power9.reshape(-1))
         power = power9[..., :8]  # [p, c, 8]
         total = energy[:p] + energy[1 : p + 1]
         total += energy[2:]
-        total -= power9[..., 8] * np.float32(1 / _WINDOW)
+        total -= power9[..., 8]
 
         rows, cols = power[..., :4], power[..., 4:]
         best_row = np.maximum(
