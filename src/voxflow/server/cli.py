@@ -21,12 +21,16 @@ def _commands() -> None:
     """voxflow: a self-hosted voice-assistant call engine."""
 
 
+_WAV = typer.Option(None, "--wav", help="Where to write the call's audio (stereo WAV).")
+
+
 @app.command()
 def demo(
     assistant: str = typer.Option(SEED_ASSISTANT, help="The assistant, as module:attribute."),
     keys: str = typer.Option("91", help="Keys the simulated caller presses, in order."),
+    wav: Path | None = _WAV,
 ) -> None:
-    """Run a scripted call against an assistant and print the conversation."""
+    """Call an assistant over real SIP/RTP on 127.0.0.1 and print the conversation."""
     from voxflow.server.demo import run_demo
 
     console = Console()
@@ -36,7 +40,7 @@ def demo(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     try:
-        run_demo(loaded, keys, console)
+        run_demo(loaded, keys, console, wav)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
