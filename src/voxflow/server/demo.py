@@ -97,6 +97,12 @@ async def demo_call(assistant: Assistant, keys: str, wav: Path) -> DemoResult:
             if prompt is not None and prompt.name == "session_end":
                 prompt = None
         if call.ended_by is None:
+            # Out of keys: hear the last prompt out (a goodbye is followed by the assistant's
+            # own hang-up), then hang up if the assistant did not.
+            await _next(call, len(call.timeline) - 1 if prompt is None else
+                        call.timeline.entries.index(prompt), "assistant_speech_ended")
+            await asyncio.sleep(0.5)
+        if call.ended_by is None:
             call.hang_up()
         await call.expect_event("session_end")
         stereo = call.recording()
