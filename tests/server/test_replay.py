@@ -17,6 +17,7 @@ from peers import HOST
 from werkzeug.serving import make_server
 
 from voxflow.engine.records import CallRecordStore, EntryKind
+from voxflow.media.dtmf import DtmfSource
 from voxflow.sdk import Assistant, Menu, hangup, speak, transfer
 from voxflow.server.app import VoxflowApp
 from voxflow.server.replay import recorded_exchanges
@@ -58,7 +59,7 @@ async def record_call(app: VoxflowApp, seen: Any, keys: str) -> str:
         assert loop.time() < deadline, f"no menu prompt; webhook saw {seen.types(call_id)}"
         await asyncio.sleep(0.02)
     for key in keys:
-        app.simulated[call_id].press(key)
+        app.simulated[call_id].press(key, DtmfSource.STREAM)
     while call_id in app.calls:
         assert loop.time() < deadline, f"call did not end; webhook saw {seen.types(call_id)}"
         await asyncio.sleep(0.02)

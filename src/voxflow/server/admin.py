@@ -42,7 +42,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxflow.dispatch import DeliveryResult
 from voxflow.engine.records import CallRecordStore, CallSummary, RecordEntry
-from voxflow.errors import ConfigError, VoxflowError
+from voxflow.errors import ConfigError, SipStateError, VoxflowError
+from voxflow.media.dtmf import DtmfSource
 from voxflow.protocol import Session
 from voxflow.server.recorder import CallRecorder
 
@@ -55,6 +56,10 @@ DASHBOARD_DIR = Path(__file__).with_name("dashboard")
 #: Upper bounds (ms) of the delivery latency histogram's buckets.
 LATENCY_BUCKETS_MS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0)
 _RECENT_LIMIT = 50
+#: Keys the dashboard's keypad can inject (A-D are not on a phone's keypad).
+KEYPAD = frozenset("0123456789*#")
+#: How injected keys are reported: carried as a message, as a media stream's keys are.
+INJECTED_KEY_SOURCE = DtmfSource.STREAM
 
 
 # -- metrics ---------------------------------------------------------------------------------------
@@ -291,12 +296,12 @@ def create_admin_app(app: VoxflowApp, *, token: str | None = None) -> Starlette:
         if call is None:
             return _error(409, f"call {call_id!r} is a phone call: keys can only be injected "
                                "into simulated calls")
-        if not isinstance(digit, str):
-            return _error(400, 'body must be {"digit": "<one of 0-9, *, #>"}')
+        if not isinstance(digit, str) or digit not in KEYPAD:
+            return _error(400, f'key {digit!r}: body must be {{"digit": "<one of 0-9, *, #>"}}')
         try:
-            call.press(digit)
-        except VoxflowError as exc:
-            return _error(400, str(exc))
+            call.press(digit, INJECTED_KEY_SOURCE)
+        except SipStateError as exc:  # the call ended since the check above
+            return _error(409, str(exc))
         return JSONResponse({"call_id": call_id, "digit": digit}, status_code=202)
 
     async def hangup(request: Request) -> Response:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from voxflow.dispatch import (
     DeliveryResult,
@@ -34,8 +34,10 @@ from voxflow.server.identity import build_session
 from voxflow.server.prompts import PromptMaker
 from voxflow.server.recorder import CallRecorder
 from voxflow.server.runner import CallRunner
-from voxflow.server.simline import SimulatedCall
 from voxflow.speech import TtsRegistry, TtsService, TtsSettings
+
+if TYPE_CHECKING:
+    from voxflow.testing.simline import SimLineCall
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ class VoxflowApp:
         self.metrics = EngineMetrics()
         self.recorder: CallRecorder = MeteredRecorder(self.records, "sip", self.metrics)
         self._simulated_recorder = MeteredRecorder(self.records, "simulated", self.metrics)
-        self.simulated: dict[str, SimulatedCall] = {}
+        self.simulated: dict[str, SimLineCall] = {}
         """The live calls of the in-process simulated line (admin dashboard), by session id."""
         self.prompts = PromptMaker(TtsService(TtsRegistry.from_settings(TtsSettings(
             default_provider=settings.tts_provider, espeak_voice=settings.tts_voice
@@ -188,8 +190,15 @@ class VoxflowApp:
     # -- simulated calls (admin API) ------------------------------------------------------------
 
     def start_simulated_call(self, caller: str | None = None, callee: str | None = None) -> str:
-        """Answer a call on the in-process simulated line; its session id (already live)."""
-        call = SimulatedCall(caller=caller or "+4930123456", callee=callee or "+4921100000")
+        """Answer a call on the in-process simulated line; its session id (already live).
+
+        The simulated call plays prompts in real time and a transfer on it always succeeds.
+        """
+        # Imported here: voxflow.testing builds on this module, so a top-level import would be
+        # circular.
+        from voxflow.testing.simline import SimLineCall
+
+        call = SimLineCall(caller=caller or "+4930123456", callee=callee or "+4921100000")
         session = build_session(caller=call.caller, callee=call.callee, asserted_identity=None,
                                 account_id=self.settings.account_id,
                                 plus=self.settings.number_plus)
@@ -213,13 +222,13 @@ class VoxflowApp:
         task.add_done_callback(self._runs.discard)
         return session.id
 
-    async def _run_simulated(self, runner: CallRunner, call: SimulatedCall) -> None:
+    async def _run_simulated(self, runner: CallRunner, call: SimLineCall) -> None:
         try:
             await runner.run()
         except Exception:  # a bug in one call must not take the engine down
             log.exception("simulated call failed (session_id=%s)", runner.session_id)
         finally:
-            await call.aclose()
+            await call.close()
             self.calls.pop(runner.session_id, None)
             self.simulated.pop(runner.session_id, None)
 
