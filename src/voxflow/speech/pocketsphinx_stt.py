@@ -18,6 +18,8 @@ quiet room again; on espeak speech through G.711 it turned "i want to talk to" i
 Decoders take about 0.2 s to load, so the provider keeps idle ones in a pool and each
 recognizer borrows one for its utterance. Each :meth:`PocketsphinxRecognizer.feed` runs the
 search on just the new audio, so the final result costs little more than the last frame.
+Every utterance starts from the model's initial cepstral mean rather than the previous caller's,
+so a result depends on the utterance alone, not on which pooled decoder it got.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ class _DecoderPool:
         self._settings = settings
         self._idle: list[tuple[Any, set[str]]] = []
         self._lock = threading.Lock()
+        self.initial_cmn: str | None = None
 
     def _new(self) -> tuple[Any, set[str]]:
         config: dict[str, Any] = {"loglevel": "FATAL"}
@@ -149,6 +152,8 @@ class _DecoderPool:
             decoder = pocketsphinx.Decoder(**config)
         except (RuntimeError, ValueError) as exc:
             raise SttNotConfiguredError(f"pocketsphinx STT: cannot load the model: {exc}") from None
+        if self.initial_cmn is None:
+            self.initial_cmn = decoder.get_cmn()
         return decoder, {"_default"}
 
     def borrow(self) -> tuple[Any, set[str]]:
@@ -213,6 +218,7 @@ class PocketsphinxProvider:
             phrases = hint_phrases(hints, lambda w: decoder.lookup_word(w) is not None)
             mode = self.mode_for(phrases)
             search = self._activate(decoder, searches, mode, phrases)
+            decoder.set_cmn(self._pool.initial_cmn)
             decoder.start_utt()
         except RuntimeError as exc:
             raise SttProviderError(f"pocketsphinx STT: cannot start: {exc}", self.name) from None
