@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: what the demo needs, and the real peers and corpora the tests need.
 DEMO_APT=(espeak-ng sox)
 TEST_APT=(baresip-core sip-tester linphone-cli kamailio sipsak libspandsp2
-          asterisk-core-sounds-en-wav asterisk-moh-opsound-wav tmux chromium)
+          asterisk-core-sounds-en-wav asterisk-moh-opsound-wav tmux chromium fonts-dejavu-core)
 
 log() { printf '\033[1;34m[voxflow]\033[0m %s\n' "$*" >&2; }
 
