@@ -6,7 +6,7 @@ from sip_harness import OFFER_SDP, SipHarness, request_text
 from voxflow.errors import DtmfParseError, SdpError
 from voxflow.media.dtmf.sip_info import parse_sip_info_dtmf
 from voxflow.sip.events import CallConfirmed, IncomingCall
-from voxflow.sip.message import Response
+from voxflow.sip.message import Request, Response
 from voxflow.sip.sdp import SessionDescription
 
 
@@ -63,3 +63,32 @@ def test_ack_for_our_2xx_matching_the_invite_branch_confirms_the_call(ack_branch
     assert h.events() == [CallConfirmed(incoming.call_id)]
     h.advance(64)
     assert h.sent() == [] and h.events() == []  # no 2xx retransmission, no ack-timeout BYE
+
+
+def outgoing_call(h: SipHarness) -> tuple[str, Request]:
+    call_id = h.ua.invite("sip:bob@192.0.2.10:5070", "192.0.2.1", 4000, h.now)
+    (invite,) = h.sent_messages()
+    assert isinstance(invite, Request) and invite.method == "INVITE"
+    return call_id, invite
+
+
+@pytest.mark.parametrize("hangup_first", [False, True])
+def test_hangup_with_only_100_trying_cancels_at_once(hangup_first: bool) -> None:
+    # was: the CANCEL waited for a provisional other than 100, so the callee kept ringing
+    h = SipHarness()
+    call_id, invite = outgoing_call(h)
+    if hangup_first:
+        h.ua.hangup(call_id, h.now)
+    h.send(bytes(Response.for_request(invite, 100)), ("192.0.2.10", 5070))
+    if not hangup_first:
+        h.ua.hangup(call_id, h.now)
+    assert [m.method for m in h.sent_messages() if isinstance(m, Request)] == ["CANCEL"]
+
+
+def test_a_487_after_cancel_still_ends_the_call_at_once() -> None:
+    h = SipHarness()
+    call_id, invite = outgoing_call(h)
+    h.send(bytes(Response.for_request(invite, 180, to_tag="far")), ("192.0.2.10", 5070))
+    h.ua.hangup(call_id, h.now)
+    h.send(bytes(Response.for_request(invite, 487, to_tag="far")), ("192.0.2.10", 5070))
+    assert h.ua.call_count == 0

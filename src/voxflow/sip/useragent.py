@@ -53,6 +53,7 @@ from voxflow.sip.transaction import (
     NonInviteClientTransaction,
     NonInviteServerTransaction,
     ServerTransaction,
+    State,
     Transaction,
     client_key,
     invite_key_for_cancel,
@@ -105,6 +106,11 @@ def _answered_2xx(txn: ServerTransaction) -> bool:
     # an RFC 2543 peer without branches) acknowledges the 2xx and belongs to the TU
     response = txn.last_response
     return response is not None and 200 <= response.status < 300
+
+
+def _got_provisional(txn: InviteClientTransaction | None) -> bool:
+    # a 100 Trying leaves the call "calling" but moves its transaction on (§17.1.1.2)
+    return txn is not None and txn.state is State.PROCEEDING
 
 
 class UserAgent:
@@ -261,7 +267,7 @@ class UserAgent:
             self._send_bye(call, now)
         elif previous is CallState.ANSWERED:
             call.bye_when_acked = True  # §15: no BYE before the ACK or its timeout
-        elif previous is CallState.EARLY:
+        elif previous is CallState.EARLY or _got_provisional(call.invite_client):
             self._send_cancel(call, now)
         else:
             call.cancel_when_provisional = True  # §9.1: no CANCEL before a provisional
@@ -659,13 +665,14 @@ class UserAgent:
             return
         status = response.status
         if status < 200:
+            if call.cancel_when_provisional:
+                self._send_cancel(call, now)  # §9.1: any provisional, 100 included, allows it
+                return
             if status == 100:
                 return
             if call.state is CallState.CALLING:
                 call.state = CallState.EARLY
-            if call.cancel_when_provisional:
-                self._send_cancel(call, now)
-            elif call.state is CallState.EARLY:
+            if call.state is CallState.EARLY:
                 self._events.append(OutgoingCallProgress(call.call_id, status, response.reason))
         elif status < 300:
             self._invite_accepted(call, response, now)
