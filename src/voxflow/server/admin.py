@@ -363,6 +363,9 @@ class _EmbeddedServer(uvicorn.Server):
     def capture_signals(self) -> Any:
         yield
 
+    def install_signal_handlers(self) -> None:
+        """Older uvicorn releases install their handlers here instead."""
+
 
 class AdminServer:
     """The admin app under uvicorn on ``host:port`` (0 = any free port) in the running loop."""
