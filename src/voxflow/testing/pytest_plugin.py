@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from voxflow.testing.simulator import AssistantTarget, SimulatedCall, simulate_call
+if TYPE_CHECKING:  # the engine is imported when a test asks for a call, not at pytest start-up
+    from voxflow.testing.simulator import AssistantTarget, SimulatedCall
 
-CallFactory = Callable[..., AbstractAsyncContextManager[SimulatedCall]]
+CallFactory = Callable[..., "AbstractAsyncContextManager[SimulatedCall]"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +41,8 @@ def voxflow_call(request: pytest.FixtureRequest) -> CallFactory:
 
     def open_call(assistant: AssistantTarget, **options: Any) -> \
             AbstractAsyncContextManager[SimulatedCall]:
+        from voxflow.testing.simulator import simulate_call
+
         options.setdefault("line", default_line)
         return simulate_call(assistant, **options)
 
