@@ -85,6 +85,20 @@ def test_hangup_with_only_100_trying_cancels_at_once(hangup_first: bool) -> None
     assert [m.method for m in h.sent_messages() if isinstance(m, Request)] == ["CANCEL"]
 
 
+def test_cancelled_invite_without_a_final_response_is_given_up_after_64_t1() -> None:
+    # was: call (terminating) and INVITE transaction (proceeding, no timer) stayed for ever
+    h = SipHarness()
+    call_id, invite = outgoing_call(h)
+    h.send(bytes(Response.for_request(invite, 180, to_tag="far")), ("192.0.2.10", 5070))
+    h.ua.hangup(call_id, h.now)
+    h.advance(31)
+    assert h.ua.call_count == 1  # still waiting for the 487
+    h.advance(2)
+    assert h.ua.call_count == 0 and h.ua.transaction_count == 0 and h.ua.get_timer() is None
+    events = h.events()
+    assert [type(e).__name__ for e in events].count("CallEnded") == 1  # only the hangup's
+
+
 def test_a_487_after_cancel_still_ends_the_call_at_once() -> None:
     h = SipHarness()
     call_id, invite = outgoing_call(h)

@@ -199,7 +199,10 @@ class UserAgent:
                 self._forget(txn, now)
         for call in list(self._calls.values()):
             if call.answer_deadline is not None and call.answer_deadline <= now:
-                self._end_unanswered(call, 480, "no-answer", "timeout", now)
+                if call.outbound:
+                    self._give_up_cancelled(call)
+                else:
+                    self._end_unanswered(call, 480, "no-answer", "timeout", now)
         registration = self._registration
         refresh_at = registration.refresh_at if registration is not None else None
         if registration is not None and refresh_at is not None and refresh_at <= now:
@@ -844,6 +847,8 @@ class UserAgent:
         if call.cancel_sent or call.invite_client is None:
             return
         call.cancel_sent = True
+        # §9.1: without a final response 64·T1 after the CANCEL, the INVITE is given up
+        call.answer_deadline = now + self.config.timers.timeout
         cancel = call.invite_client.build_cancel()
         self._add_common(cancel)
         self._start_client(cancel, call.remote_addr, "cancel", call.call_id, now)
@@ -998,6 +1003,14 @@ class UserAgent:
             )
         self._events.append(CallEnded(call.call_id, reason, by, status))
         self._drop_call(call)
+
+    def _give_up_cancelled(self, call: Call) -> None:
+        txn = call.invite_client
+        call.answer_deadline = None
+        if txn is not None and txn.state in (State.CALLING, State.PROCEEDING):
+            self._client_txns.pop(client_key(txn.request), None)
+            self._client_context.pop(id(txn), None)
+            self._drop_call(call)  # its CallEnded went out with the hangup
 
     def _drop_call(self, call: Call) -> None:
         self._calls.pop(call.call_id, None)
