@@ -477,3 +477,47 @@ def test_tone_pairs_used_by_the_detector_match_the_keypad() -> None:
     # Guard: a key's tone at exact frequencies decodes to that key (tone_pair order is row, col).
     row, column = tone_pair("8")
     assert detect_digits(sines([row, column], -10, ms=100)) == "8"
+
+
+def test_a_busy_batch_equals_one_detector_per_channel_whatever_the_clock_type() -> None:
+    # Most rows pressing at once, direct key changes (a KeyUp and a KeyDown at one position),
+    # lost frames: every slot gets what its own detector gives, and the clock may be a float,
+    # a numpy scalar, a 0-d array or one time per slot.
+    signals = [
+        pad(
+            np.concatenate(
+                [tone(KEYS[i % 16], 70), tone(KEYS[(i + 5) % 16], 90), silence(60), tone("5", 50)]
+            ),
+            37 * i,
+        )
+        for i in range(40)
+    ]
+    length = 1600 * 8
+    audio = np.zeros((len(signals), length), dtype=np.int16)
+    for row, signal in enumerate(signals):
+        audio[row, : signal.size] = signal
+    frames = audio.reshape(len(signals), -1, 160)
+    lost = np.zeros(frames.shape[:2], dtype=bool)
+    lost[::7, 9] = True
+
+    expected = []
+    for row in range(len(signals)):
+        single = DtmfDetector()
+        expected.append(
+            [
+                event
+                for index in range(frames.shape[1])
+                for event in single.process(frames[row, index], index * 20.0, lost[row, index])
+            ]
+        )
+    clocks = (float, np.float32, np.array, lambda t: np.full(len(signals), t))
+    for clock in clocks:
+        detector = BatchDtmfDetector(len(signals))
+        got: list[list[DtmfEvent]] = [[] for _ in signals]
+        for index in range(frames.shape[1]):
+            now = clock(index * 20.0)
+            for slot, event in detector.process(frames[:, index], now, lost[:, index]):
+                got[slot].append(event)
+        assert got == expected
+    assert all(len(pressed(events)) == 3 for events in expected)
+    assert all(events[1].at_ms == events[2].at_ms for events in expected)  # up, then down

@@ -110,6 +110,10 @@ def _first_of(
     return index.view(np.int8)
 
 
+# Tone index of each group's first member: rows are tones 0-3, columns 4-7.
+_GROUP_START: Final = np.array([[0], [4]], dtype=np.intp)
+
+
 @functools.lru_cache(maxsize=16)
 def _sub_block_offsets(channels: int) -> npt.NDArray[np.intp]:
     """[3, 1]: flat complex offsets of a window's three sub-blocks in the spectra buffer."""
@@ -195,17 +199,16 @@ def _latest(
     values: npt.NDArray[np.float64],
     carried: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
-    """Per position and column: ``values`` at the latest position ≤ it with ``flag`` set, or
-    ``carried`` (the value from earlier frames) when there is none. ``values`` may be
+    """Row 0: ``carried`` (the value from earlier frames); row q + 1: ``values`` at the latest
+    position ≤ q with ``flag`` set, or ``carried`` when there is none. ``values`` may be
     ``[positions, 1]`` (the same for every column)."""
     # A frame has only a few positions: one masked copy per position beats gather-based scans.
     marked = np.bitwise_and(flags, flag).astype(np.bool_)
-    out = np.empty(flags.shape, dtype=np.float64)
+    out = np.empty((flags.shape[0] + 1, flags.shape[1]), dtype=np.float64)
     out[0] = carried
-    np.copyto(out[0], values[0], where=marked[0])
-    for position in range(1, flags.shape[0]):
-        out[position] = out[position - 1]
-        np.copyto(out[position], values[position], where=marked[position])
+    for position in range(flags.shape[0]):
+        out[position + 1] = out[position]
+        np.copyto(out[position + 1], values[position], where=marked[position])
     return out
 
 
@@ -243,6 +246,7 @@ class _Workspace:
         self.energy = np.zeros((p + 2, c), dtype=np.float32)
         self.window = np.empty((p, c, 18), dtype=np.float32)
         self.power = np.empty((p, c, 9), dtype=np.float32)  # 8 tones, then the squared sum
+        self.best = np.empty((2, p, c), dtype=np.float32)  # strongest row, strongest column
 
     def history(self) -> tuple[npt.NDArray[np.float32], ...]:
         """The arrays whose first two rows carry the last two sub-blocks of the previous tick."""
@@ -461,13 +465,12 @@ class BatchDtmfDetector:
         total += energy[2:]
         total -= power9[..., 8]
 
-        rows, cols = power[..., :4], power[..., 4:]
-        best_row = np.maximum(
-            np.maximum(rows[..., 0], rows[..., 1]), np.maximum(rows[..., 2], rows[..., 3])
-        )
-        best_col = np.maximum(
-            np.maximum(cols[..., 0], cols[..., 1]), np.maximum(cols[..., 2], cols[..., 3])
-        )
+        # Strongest row and column, kept as one [2, p, c] array for the final checks.
+        best = work.best
+        for group, tones in enumerate((power[..., :4], power[..., 4:])):
+            np.maximum(tones[..., 0], tones[..., 1], out=best[group])
+            np.maximum(best[group], np.maximum(tones[..., 2], tones[..., 3]), out=best[group])
+        best_row, best_col = best
         gate = np.minimum(best_row, best_col) >= self._gate_power
         gate &= best_row + best_col >= self._gate_share * total
 
@@ -486,8 +489,7 @@ class BatchDtmfDetector:
 
         candidates = np.flatnonzero(gate)
         if candidates.size:
-            best = (best_row, best_col)
-            np.put(codes, candidates, self._confirm(work, candidates, total, best))
+            np.put(codes, candidates, self._confirm(work, candidates, total))
         self._keep_history(work)
         return codes
 
@@ -502,24 +504,24 @@ class BatchDtmfDetector:
         work: _Workspace,
         flat: npt.NDArray[np.intp],
         total: npt.NDArray[np.float32],
-        best: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]],
     ) -> npt.NDArray[np.int8]:
         """Full tests on the windows that passed the gate; return the automaton input."""
         s = self
-        c = work.shape[1]
-        # Candidate-last layout throughout: every slice below is a contiguous [K] vector (strided
-        # rows of a transposed gather make every later operation several times slower).
+        c, k = work.shape[1], flat.size
+        # Candidate-last layout throughout, rows and columns side by side as [2, ..., K]: every
+        # operation covers both groups at once on contiguous vectors (per-tone or strided
+        # operations cost as much per call at this size, so the count of calls is what matters).
         power = np.take(work.power.reshape(-1, 9), flat, axis=0).T.copy()  # [9, K]
-        best_row, best_col = np.take(best[0], flat), np.take(best[1], flat)
-        p0, p1, p2, p3, p4, p5, p6, p7, _ = power
-        row = _first_of(p0, p1, p2, best_row)
-        col = _first_of(p4, p5, p6, best_col)
-        hit = (p0 + p1) + (p2 + p3) - best_row <= best_row * s._relative_peak
-        hit &= (p4 + p5) + (p6 + p7) - best_col <= best_col * s._relative_peak
+        group = power[:8].reshape(2, 4, k)  # [row/column, member, K]
+        best = np.take(work.best.reshape(2, -1), flat, axis=1)  # [2, K]
+        member = _first_of(group[:, 0], group[:, 1], group[:, 2], best)  # [2, K]
+        others = group[:, 0] + group[:, 1]
+        others += group[:, 2] + group[:, 3]
+        others -= best
+        peak = others <= best * s._relative_peak
+        hit = peak[0] & peak[1]
         # The two tones' complex values in the window's three sub-blocks, one gather: [2, 3, K].
-        tones = np.empty((2, flat.size), dtype=np.intp)
-        np.add(row, 0, out=tones[0], casting="unsafe")
-        np.add(col, 4, out=tones[1], casting="unsafe")
+        tones = np.add(member, _GROUP_START, dtype=np.intp)
         tone_at = flat * 9
         tone_at = tones + tone_at
         values = work.spectra.view(np.complex64).reshape(-1)
@@ -527,29 +529,34 @@ class BatchDtmfDetector:
         early = picked[:, 0] + picked[:, 1]
         late = picked[:, 1] + picked[:, 2]
         # Phase advance over one sub-block beyond the nominal frequency's (absolute reference).
-        late *= early.conj()
-        phase = np.angle(late)
-        on_frequency = np.abs(phase) <= np.take(s._max_phase, tones)
-        hit &= on_frequency[0] & on_frequency[1]
+        late *= np.conjugate(early, out=early)
+        deviation = np.abs(np.angle(late))
+        on_frequency = deviation <= np.take(s._max_phase, tones)
+        hit &= on_frequency[0]
+        hit &= on_frequency[1]
         # Undo the rectangular window's loss at the measured offset: the Dirichlet kernel
         # sin(h) / (N sin(h / N)) with h = pi x cycles off in the window, ≈ sin(h) / h (even).
-        half_turns = np.maximum(np.abs(phase), np.float32(1e-6))
+        # Where sin(h) < 0 (h > pi, far off-frequency) |sin(h) / h| < 0.22, so the floor of 0.25
+        # alone gives the same value as on the magnitude.
+        half_turns = np.maximum(deviation, np.float32(1e-6), out=deviation)
         half_turns *= np.float32(_WINDOW / SUB_BLOCK / 2)
         loss = np.sin(half_turns)
         loss /= half_turns
-        loss = np.maximum(np.abs(loss, out=loss), np.float32(0.25), out=loss)
-        p_row = best_row / (loss[0] * loss[0])
-        p_col = best_col / (loss[1] * loss[1])
-        hit &= (p_row >= s._min_power) & (p_col >= s._min_power)
-        hit &= (p_col <= p_row * s._reverse_twist) & (p_row <= p_col * s._normal_twist)
-        hit &= p_row + p_col >= s._share * total.reshape(-1)[flat]
+        np.maximum(loss, np.float32(0.25), out=loss)
+        loss *= loss
+        p_row, p_col = np.divide(best, loss, out=loss)
+        hit &= np.minimum(p_row, p_col) >= s._min_power
+        hit &= p_col <= p_row * s._reverse_twist
+        hit &= p_row <= p_col * s._normal_twist
+        hit &= p_row + p_col >= s._share * np.take(total, flat)
         # Every 5 ms piece of the window must carry both tones.
         magnitude = np.abs(picked)
         m0, m1, m2 = magnitude[:, 0], magnitude[:, 1], magnitude[:, 2]
         steady = np.minimum(np.minimum(m0, m1), m2) * 3 >= s._steadiness * (m0 + m1 + m2)
-        hit &= steady[0] & steady[1]
-        key = row * np.int8(4)
-        key += col
+        hit &= steady[0]
+        hit &= steady[1]
+        key = member[0] * np.int8(4)
+        key += member[1]
         key += np.int8(2)  # automaton input: key index + 2
         return np.where(hit, key, np.int8(_INPUT_MISS))
 
@@ -576,11 +583,14 @@ class BatchDtmfDetector:
             np.take(table, inputs[position] + state, out=entry)
             state = entry & _STATE_MASK
         state_all[busy] = state
-        flags = trail[1:] >> _FLAG_SHIFT
-        active = np.flatnonzero(np.bitwise_or.reduce(flags, axis=0))
+        active = np.flatnonzero(np.bitwise_or.reduce(trail[1:], axis=0) >> _FLAG_SHIFT)
         if not active.size:
             return []
-        flags = np.take(flags, active, axis=1)
+        # From here on, [n_pos + 1, n] arrays: row 0 before the frame, row q + 1 after position q,
+        # so flat index i of a [n_pos, n] entry addresses "before" and i + n "after" it.
+        trail = np.take(trail, active, axis=1)
+        flags = trail[1:] >> _FLAG_SHIFT
+        n = active.size
         slots = np.take(busy, active)
         offsets = _position_offsets(n_pos)
         common_clock = isinstance(now_ms, (int, float))
@@ -589,35 +599,34 @@ class BatchDtmfDetector:
         else:
             times = np.broadcast_to(np.asarray(now_ms, dtype=np.float64), (c,))[slots]
             at = offsets + times[None, :]
-        carried_hit = np.take(self._last_hit, slots)
-        carried_onset = np.take(self._press_onset, slots)
         cand_onset = _latest(flags, _RESTART, at - _WINDOW_MS, np.take(self._cand_onset, slots))
-        last_hit = _latest(flags, _PRESS_HIT, at, carried_hit)
-        press_onset = _latest(flags, _START, cand_onset, carried_onset)
+        last_hit = _latest(flags, _PRESS_HIT, at, np.take(self._last_hit, slots))
+        press_onset = _latest(flags, _START, cand_onset[1:], np.take(self._press_onset, slots))
         self._cand_onset[slots] = cand_onset[-1]
         self._last_hit[slots] = last_hit[-1]
         self._press_onset[slots] = press_onset[-1]
 
         # Entries in (position, slot) order; a KeyUp goes before the KeyDown that replaced it.
-        positions, columns = np.nonzero(flags & (_START | _END))
-        if not positions.size:
+        marked = np.flatnonzero(flags & (_START | _END))
+        if not marked.size:
             return []
         # Values are gathered in bulk: per-event work is only the object construction.
-        trail_columns = active[columns]
-        before = trail[positions, trail_columns] & _STATE_MASK
-        after = trail[positions + 1, trail_columns] & _STATE_MASK
+        positions, columns = np.divmod(marked, n)
+        after = marked + n
+        held = np.take(trail, np.concatenate([marked, after])) & _STATE_MASK
+        held //= self._inputs
+        keys_held = np.take(self._press_key, held)
         # A press ending at a position was last confirmed, and began, before that position.
-        hit_before = np.concatenate([carried_hit[None], last_hit[:-1]], axis=0)
-        onset_before = np.concatenate([carried_onset[None], press_onset[:-1]], axis=0)
-        inputs_count = self._inputs
+        duration = np.take(last_hit, marked) - np.take(press_onset, marked)
+        when = np.take(at, positions) if common_clock else np.take(at, marked)
         events = _build_events(
-            slots[columns].tolist(),
-            flags[positions, columns].tolist(),
-            self._press_key[before // inputs_count].tolist(),
-            self._press_key[after // inputs_count].tolist(),
-            np.broadcast_to(at, flags.shape)[positions, columns].tolist(),
-            (hit_before[positions, columns] - onset_before[positions, columns]).tolist(),
-            cand_onset[positions, columns].tolist(),
+            np.take(slots, columns).tolist(),
+            np.take(flags, marked).tolist(),
+            keys_held[: marked.size].tolist(),
+            keys_held[marked.size :].tolist(),
+            when.tolist(),
+            duration.tolist(),
+            np.take(cand_onset, after).tolist(),
         )
         if not common_clock:  # time order across slots; stable, so KeyUp stays first
             events.sort(key=lambda item: (item[1].at_ms, item[0]))
