@@ -61,7 +61,7 @@ async def test_an_assistant_object_and_keys_by_sip_info_and_inband() -> None:
 
 
 async def test_the_prompt_is_played_on_the_line(voxflow_call) -> None:
-    async with voxflow_call(IVR) as call:
+    async with voxflow_call(IVR, line="sim") as call:
         await call.expect_event("assistant_speak")
         await call.pause(0.5)
         played = call.recording()
