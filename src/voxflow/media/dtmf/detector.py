@@ -20,6 +20,12 @@ Design (pure, deterministic; time is passed in):
   separates). Windows that touch audio flagged lost neither hit nor miss.
 * A cheap gate runs on all channels; the finer tests only on the few windows passing it, and the
   state machine only on channels with something going on, so quiet calls cost almost nothing.
+
+Cost: a tick is about 150 numpy calls whatever the batch size, ≈ 0.15 ms of fixed overhead, plus
+≈ 0.75 µs per busy channel. Only large batches amortise it: on the benchmark's signal (a
+key every 150 ms on every channel, under speech) one core runs ≈ 22,000 real-time channels in a
+batch of 1000 but only ≈ 7,000 in batches of 100 and ≈ 140 with one channel per batch. Run all
+live calls through one detector; per-call detectors are for tests and offline use.
 """
 
 from __future__ import annotations
