@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import itertools
 import random
+import subprocess
 
 import numpy as np
 import pytest
 from rtp_caller import PEER, TICK, Caller, drive, keys, merge
 
 from voxflow.errors import DtmfParseError, MediaError
+from voxflow.media.audio import decode_wav_at
 from voxflow.media.dtmf import DtmfSource, detect_digits, generate_tone
 from voxflow.media.dtmf.rfc4733 import parse_telephone_event_payload
 from voxflow.media.g711 import Codec
 from voxflow.media.serial import seq_diff, ts_diff
+from voxflow.rtp.echo_guard import OutboundToneGuard
 from voxflow.rtp.inband import InbandDetectorPool
 from voxflow.rtp.leg import LegMedia, MediaLeg
 from voxflow.rtp.packet import RtpPacket, parse_rtp
@@ -342,3 +345,35 @@ def test_echo_guard_lets_a_different_key_through_during_the_prompt() -> None:
             leg.receive_datagram(data, PEER, now)
         pool.process(now + 0.001)
     assert keys(leg) == "1"
+
+
+def spoken_prompt() -> np.ndarray:
+    """Real speech (espeak-ng), 8 kHz, as a spoken menu prompt would be."""
+    wav = subprocess.run(
+        ["espeak-ng", "--stdout", "Press one for sales, two for support, or hash to end the call."],
+        check=True, capture_output=True,
+    ).stdout
+    samples = decode_wav_at(wav, 8000)
+    return samples[: len(samples) // 160 * 160]
+
+
+def test_echo_guard_never_takes_a_key_pressed_over_speech_for_echo() -> None:
+    # Regression: the guard used to remember the strongest row/column pair of every loud
+    # enough outbound frame, which for speech is some pair nearly every frame; a caller's real
+    # key whose pair happened to match was then dropped as "echo of our own audio".
+    guard = OutboundToneGuard()
+    frames = spoken_prompt().reshape(-1, 160)
+    for index, frame in enumerate(frames):
+        guard.record(frame, index * 20.0)
+    # A caller pressing any key at any moment while the prompt plays (onset 40 ms after a
+    # frame went out, recognised 40 ms later).
+    taken_for_echo = [
+        (key, index)
+        for index in range(len(frames))
+        for key in "0123456789*#"
+        if guard.is_echo(key, index * 20.0 + 40, index * 20.0 + 80)
+    ]
+    assert taken_for_echo == []
+    end_ms = len(frames) * 20.0
+    guard.record(generate_tone("5", 20, level_dbm0=-10), end_ms)
+    assert guard.is_echo("5", end_ms + 40, end_ms + 80)  # a real tone pair is still remembered

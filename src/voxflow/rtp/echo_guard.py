@@ -3,9 +3,15 @@
 While a prompt plays, its echo (hybrid, handset acoustics) comes back in the inbound audio. A
 prompt that contains a DTMF tone pair (a jingle, a recorded key beep, our own in-band DTMF)
 would otherwise come back as a "key press". The guard remembers, for every outbound 20 ms
-frame that carries a dominant DTMF row *and* column tone above the detector's level floor,
-which pair it was and when it was sent. An in-band press of that pair whose onset lies within
-``tail_ms`` after such a frame is taken for echo.
+frame in which a DTMF row *and* column tone above the detector's level floor carry most of the
+frame's energy (as they do in a tone pair, and do not in speech), which pair it was and when it
+was sent. An in-band press of that pair whose onset lies within ``tail_ms`` after such a frame
+is taken for echo.
+
+Why "carry most of the energy" and not merely "strongest row and column": every speech frame
+has *some* strongest row and column bin above the floor, so that weaker rule remembered a pair
+for nearly every frame of a spoken prompt and swallowed real key presses made while the
+assistant spoke — the one moment keys matter most.
 
 Cost of a false suppression: a caller pressing exactly the key whose tones dominated our
 prompt in the last ``tail_ms`` is missed; any other key passes. The tail covers the echo path
@@ -42,8 +48,13 @@ def _basis(samples: int) -> npt.NDArray[np.float64]:
 class OutboundToneGuard:
     """Remembers which DTMF tone pairs we sent recently; see the module docstring."""
 
-    def __init__(self, *, tail_ms: float = 250.0, min_level_dbm0: float = -43.0) -> None:
+    def __init__(
+        self, *, tail_ms: float = 250.0, min_level_dbm0: float = -43.0, min_share: float = 0.5
+    ) -> None:
         self.tail_ms = tail_ms
+        # A clean pair carries ~100 % of its frame's energy; a pair mixed under speech or music
+        # at equal level ~50 %. Speech frames put far less into the two tone bins.
+        self._min_share = min_share
         # Default: a little below the detector's floor (-40 dBm0), so anything whose echo
         # could be detected at all is remembered.
         self._min_amplitude = level_to_amplitude(min_level_dbm0)
@@ -57,7 +68,11 @@ class OutboundToneGuard:
         projection = _basis(x.size) @ x
         amplitude = 2 * np.hypot(projection[:8], projection[8:]) / x.size
         row, column = int(amplitude[:4].argmax()), 4 + int(amplitude[4:].argmax())
-        if amplitude[row] >= self._min_amplitude and amplitude[column] >= self._min_amplitude:
+        if amplitude[row] < self._min_amplitude or amplitude[column] < self._min_amplitude:
+            return
+        # A sine of amplitude A has mean power A^2 / 2.
+        tone_power = (amplitude[row] ** 2 + amplitude[column] ** 2) / 2
+        if tone_power >= self._min_share * float(np.mean(x * x)):
             self._sent.append((sent_ms, float(_FREQUENCIES[row]), float(_FREQUENCIES[column])))
 
     def is_echo(self, key: str, onset_ms: float, at_ms: float) -> bool:
