@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -123,3 +125,26 @@ def test_parse_voice_list() -> None:
         "garbage\n"
     )
     assert parse_voice_list(listing) == {"en-us", "english_(america)", "gmw/en-us"}
+
+
+# Without the fix only the garbage collector killed the child, with a ResourceWarning.
+@pytest.mark.filterwarnings("error::ResourceWarning")
+async def test_a_cancelled_synthesis_leaves_no_process_behind(tmp_path: Path) -> None:
+    # Regression: a prompt cut short (the caller hung up) cancelled the task but left the
+    # espeak-ng child running. A stand-in program that records its PID and hangs shows it.
+    pid_file = tmp_path / "pid"
+    program = tmp_path / "slow-espeak"
+    program.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 30\n")
+    program.chmod(0o755)
+    provider = EspeakProvider(executable=str(program))
+    task = asyncio.create_task(provider._run(["--stdout"], b"hello"))
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        await asyncio.sleep(0.01)
+    pid = int(pid_file.read_text())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(pid, 0)

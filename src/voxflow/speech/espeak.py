@@ -73,11 +73,14 @@ class EspeakProvider(SegmentedProvider):
         try:
             out, err = await asyncio.wait_for(process.communicate(stdin), self.timeout_seconds)
         except TimeoutError:
-            process.kill()
-            await process.wait()
+            await _reap(process)
             raise TtsProviderError(
                 f"espeak TTS: no result within {self.timeout_seconds} s", self.name
             ) from None
+        except asyncio.CancelledError:
+            # A prompt cut short (caller hung up, barge-in) must not leave espeak-ng running.
+            await asyncio.shield(_reap(process))
+            raise
         if process.returncode != 0:
             message = err.decode(errors="replace").strip()
             raise TtsProviderError(
@@ -133,3 +136,10 @@ class EspeakProvider(SegmentedProvider):
         except MediaError as exc:
             raise TtsProviderError(f"espeak TTS: unusable WAV output: {exc}", self.name) from None
         return resample(samples, rate_in, sample_rate)
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Kill ``process`` if it still runs, and wait for it so no zombie or warning is left."""
+    if process.returncode is None:
+        process.kill()
+    await process.wait()
