@@ -17,6 +17,7 @@ from voxflow.engine.commands import (
     HangUp,
     Note,
     PreparePrompt,
+    SetEndOfTurnSilence,
     Transfer,
 )
 from voxflow.engine.session import CallSession, SessionConfig
@@ -311,3 +312,112 @@ def test_sms_and_voice_to_voice_are_declined_clearly() -> None:
     notes = [c.message for c in call.commands if isinstance(c, Note)]
     assert any("configure_voice_to_voice" in n for n in notes)
     assert any(isinstance(c, ConfigureListening) for c in call.commands)
+
+
+# -- listening: voice onset, transcripts, barge-in by speech ---------------------------------
+
+
+def user_speak(call: Call) -> list[Any]:
+    return [c.event for c in call.commands
+            if isinstance(c, DeliverEvent) and c.event.type == "user_speak"]
+
+
+def test_immediate_prompt_stops_at_voice_onset_and_the_utterance_says_it_barged_in() -> None:
+    call = Call()
+    call.respond(speak(barge_in={"strategy": "immediate", "allow_after_ms": 100}))
+    call.tick(3)  # 60 ms in: still protected
+    call.session.speech_started(call.now)
+    assert "assistant_speech_ended" not in call.events()
+    call.tick(5)
+    call.session.speech_started(call.now)
+    call.collect()
+    assert call.events()[-1] == "assistant_speech_ended"
+    call.session.utterance("I want sales", call.now)
+    call.collect()
+    (event,) = user_speak(call)
+    assert event.text == "I want sales" and event.barged_in is True
+
+
+def test_minimum_characters_waits_for_enough_recognised_text() -> None:
+    call = Call()
+    call.respond(speak(barge_in={"strategy": "minimum_characters", "minimum_characters": 5}))
+    call.tick(2)
+    call.session.speech_started(call.now)
+    call.session.partial_transcript("uhm", call.now)
+    call.collect()
+    assert "assistant_speech_ended" not in call.events()  # noise and short sounds do not cut
+    call.session.partial_transcript("sales please", call.now)
+    call.session.utterance("sales please", call.now)
+    call.collect()
+    assert call.events()[-2:] == ["assistant_speech_ended", "user_speak"]
+    assert user_speak(call)[0].barged_in is True
+
+
+def test_a_final_transcript_alone_can_cut_a_minimum_characters_prompt() -> None:
+    call = Call()
+    call.respond(speak())
+    call.tick(2)
+    call.session.utterance("support", call.now)
+    call.collect()
+    assert call.events()[-2:] == ["assistant_speech_ended", "user_speak"]
+
+
+@pytest.mark.parametrize("strategy", ["none", "manual"])
+def test_speech_never_cuts_a_protected_prompt(strategy: str) -> None:
+    call = Call()
+    call.respond(speak(barge_in={"strategy": strategy}))
+    call.tick(2)
+    call.session.speech_started(call.now)
+    call.session.partial_transcript("talk to an agent now", call.now)
+    call.session.utterance("talk to an agent now", call.now)
+    call.collect()
+    assert "assistant_speech_ended" not in call.events()
+    (event,) = user_speak(call)
+    assert event.barged_in is None and "barged_in" not in event.model_dump(exclude_none=True)
+    call.tick(1)
+    assert call.frames[-1] is not None  # still playing
+
+
+def test_speech_after_the_prompt_is_not_a_barge_in() -> None:
+    call = Call()
+    call.respond(speak(), ms=40)
+    call.tick(3)
+    call.session.speech_started(call.now)
+    call.session.utterance("yes", call.now)
+    call.collect()
+    assert user_speak(call)[0].barged_in is None
+
+
+def test_voice_activity_cancels_the_user_input_timeout() -> None:
+    call = Call()
+    call.respond(speak(user_input_timeout_seconds=1), ms=40)
+    call.tick(3)
+    call.session.speech_started(call.now)
+    call.tick(100)
+    assert "user_input_timeout" not in call.events()
+
+
+def test_speech_started_is_only_sent_where_the_transport_has_it() -> None:
+    quiet, chatty = Call(), Call(emit_speech_started=True)
+    for call in (quiet, chatty):
+        call.session.speech_started(call.now)
+        call.collect()
+    assert "user_speech_started" not in quiet.events()
+    assert chatty.events()[-1] == "user_speech_started"
+
+
+def test_an_empty_transcript_is_no_user_speak() -> None:
+    call = Call()
+    call.session.speech_started(call.now)
+    call.session.utterance("   ", call.now)
+    call.collect()
+    assert user_speak(call) == []
+
+
+def test_vad_settings_on_speak_and_configure_transcription_reach_the_listener() -> None:
+    call = Call()
+    call.respond(speak(vad={"end_of_turn_silence_ms": 400}))
+    call.respond({"type": "configure_transcription", "session_id": SID,
+                  "vad": {"end_of_turn_silence_ms": 900}})
+    settings = [c.milliseconds for c in call.commands if isinstance(c, SetEndOfTurnSilence)]
+    assert settings == [400, 900]

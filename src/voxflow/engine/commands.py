@@ -64,6 +64,13 @@ class ConfigureListening:
 
 
 @dataclass(frozen=True, slots=True)
+class SetEndOfTurnSilence:
+    """A ``speak`` carried ``vad.end_of_turn_silence_ms``: it holds from now until changed."""
+
+    milliseconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class Note:
     """Something worth a log line and a call-record entry (rejected action, fallback ...)."""
 
@@ -71,4 +78,12 @@ class Note:
     message: str
 
 
-Command = DeliverEvent | PreparePrompt | HangUp | Transfer | ConfigureListening | Note
+Command = (
+    DeliverEvent
+    | PreparePrompt
+    | HangUp
+    | Transfer
+    | ConfigureListening
+    | SetEndOfTurnSilence
+    | Note
+)

@@ -50,12 +50,29 @@ class Prompt:
 
     def interruptible_by_key(self, now: float) -> bool:
         """A key press cuts this prompt (classic IVR) unless its strategy forbids it."""
-        if self.started_at is None:
+        return self._interruptible(now, _AUTOMATIC)
+
+    def interruptible_by_voice(self, now: float) -> bool:
+        """Voice onset alone cuts this prompt: only with the ``immediate`` strategy."""
+        return self._interruptible(now, (BargeInStrategy.IMMEDIATE,))
+
+    def interruptible_by_text(self, text: str, now: float) -> bool:
+        """Recognised caller text cuts this prompt once it is long enough for its strategy."""
+        if not self._interruptible(now, _AUTOMATIC):
             return False
         config = self.barge_in
-        if config.strategy in (BargeInStrategy.NONE, BargeInStrategy.MANUAL):
+        needed = config.minimum_characters if config.strategy == _BY_CHARACTERS else 1
+        return len(text.strip()) >= needed
+
+    def _interruptible(self, now: float, strategies: tuple[BargeInStrategy, ...]) -> bool:
+        if self.started_at is None or self.barge_in.strategy not in strategies:
             return False
-        return (now - self.started_at) * 1000.0 >= config.allow_after_ms
+        return (now - self.started_at) * 1000.0 >= self.barge_in.allow_after_ms
+
+
+_BY_CHARACTERS = BargeInStrategy.MINIMUM_CHARACTERS
+# Strategies under which the caller (not only the assistant's barge_in action) may interrupt.
+_AUTOMATIC = (BargeInStrategy.MINIMUM_CHARACTERS, BargeInStrategy.IMMEDIATE)
 
 
 @dataclass(slots=True)

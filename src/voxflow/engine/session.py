@@ -11,8 +11,11 @@ The semantics are protocol.md §4:
   strategy is ``none``/``manual`` or ``allow_after_ms`` has not passed;
 - prompts play in order; a ``hangup``/``transfer`` waits for the prompts queued before it in the
   same response but cuts earlier playback;
+- the caller's voice (``speech_started``, ``partial_transcript``, ``utterance``) cuts a prompt
+  by its strategy: ``immediate`` at voice onset, ``minimum_characters`` once the transcript is
+  long enough, ``none``/``manual`` never; the ``user_speak`` then carries ``barged_in: true``;
 - ``assistant_speech_ended`` when the queue runs empty; ``user_input_timeout`` after a prompt
-  that asked for it; ``session_end`` exactly once.
+  that asked for it (cancelled by a key, voice or a new prompt); ``session_end`` exactly once.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from voxflow.engine.commands import (
     HangUp,
     Note,
     PreparePrompt,
+    SetEndOfTurnSilence,
     Transfer,
 )
 from voxflow.engine.playback import Deferred, PlaybackQueue, Prompt, Samples
@@ -55,6 +59,9 @@ from voxflow.protocol import (
     SpeakAction,
     TransferAction,
     UserInputTimeoutEvent,
+    UserSpeakEvent,
+    UserSpeechStartedEvent,
+    VadConfig,
 )
 
 
@@ -65,6 +72,8 @@ class SessionConfig:
     sample_rate: int = 8000
     frame_samples: int = 160
     max_consecutive_failures: int = 3
+    #: ``user_speech_started`` is a WebSocket-only event (protocol.md §2).
+    emit_speech_started: bool = False
     fallback_text: str = "Sorry, we are having technical difficulties. Please call again later."
 
 
@@ -93,6 +102,7 @@ class CallSession:
         self._input_timeout_at: float | None = None
         self._timeout_after_drain: float | None = None
         self._failures = 0
+        self._turn_barged_in = False  # the caller's current utterance interrupted a prompt
         self.started = False
         self.ending = False  # a hangup or a fallback is under way: no new actions
         self.transferring = False
@@ -132,6 +142,37 @@ class CallSession:
         current = self._queue.current
         if current is not None and current.interruptible_by_key(now):
             self._stop_playback()
+
+    def speech_started(self, now: float) -> None:
+        """Voice activity began (VAD onset): cancels the input timeout, may cut the prompt."""
+        if self.ended:
+            return
+        self._input_timeout_at = None
+        self._turn_barged_in = False
+        if self.config.emit_speech_started:
+            self._emit(UserSpeechStartedEvent(session=self.session))
+        current = self._queue.current
+        if current is not None and current.interruptible_by_voice(now):
+            self._barge_in_by_speech()
+
+    def partial_transcript(self, text: str, now: float) -> None:
+        """Recognition so far: cuts a prompt once it reaches its ``minimum_characters``."""
+        if self.ended:
+            return
+        current = self._queue.current
+        if current is not None and current.interruptible_by_text(text, now):
+            self._barge_in_by_speech()
+
+    def utterance(self, text: str, now: float) -> None:
+        """The caller's turn ended with this transcript: one ``user_speak`` (none if empty)."""
+        if self.ended:
+            return
+        self._input_timeout_at = None
+        self.partial_transcript(text, now)
+        if text.strip():
+            barged_in = True if self._turn_barged_in else None
+            self._emit(UserSpeakEvent(session=self.session, text=text, barged_in=barged_in))
+        self._turn_barged_in = False
 
     def actions_received(self, actions: Sequence[Action], now: float) -> None:
         """Carry out one response of the assistant, in order."""
@@ -239,6 +280,8 @@ class CallSession:
         match action:
             case SpeakAction() | AudioAction():
                 self._input_timeout_at = None
+                if isinstance(action, SpeakAction) and action.vad is not None:
+                    self._apply_vad(action.vad)
                 self._enqueue_prompt(action, response_id)
             case BargeInAction():
                 self._stop_playback()
@@ -258,6 +301,8 @@ class CallSession:
                     self._pending_mix[item_id] = action.volume
                     self._commands.append(PreparePrompt(item_id, action))
             case ConfigureTranscriptionAction():
+                if action.vad is not None:
+                    self._apply_vad(action.vad)
                 self._commands.append(ConfigureListening(action))
             case ConfigureVoiceToVoiceAction():
                 self._note("warning", "configure_voice_to_voice is a preview feature of the "
@@ -266,6 +311,10 @@ class CallSession:
                 reason = "no SMS provider configured"
                 self._note("warning", f"send_sms: {reason}")
                 self._emit(SmsFailedEvent(session=self.session, reason=reason))
+
+    def _apply_vad(self, vad: VadConfig) -> None:
+        if vad.end_of_turn_silence_ms is not None:
+            self._commands.append(SetEndOfTurnSilence(vad.end_of_turn_silence_ms))
 
     def _enqueue_prompt(self, action: SpeakAction | AudioAction, response_id: int) -> None:
         item_id = next(self._ids)
@@ -283,6 +332,10 @@ class CallSession:
             Transfer(action.target_phone_number, action.caller_id_name,
                      action.caller_id_number, action.timeout)
         )
+
+    def _barge_in_by_speech(self) -> None:
+        self._turn_barged_in = True
+        self._stop_playback()
 
     def _stop_playback(self) -> None:
         if self._queue.clear():
