@@ -250,7 +250,8 @@ class _Workspace:
         # Per sub-block: (re, im) per frequency and (scaled sum, 0), see _frame_basis; energy.
         self.spectra = np.zeros((p + 2, c, 18), dtype=np.float32)
         self.energy = np.zeros((p + 2, c), dtype=np.float32)
-        self.window = np.empty((p, c, 18), dtype=np.float32)
+        # The samples as float32 ([c, 40 p]), later reused for the window sums ([p, c, 18]).
+        self.samples = np.empty((c, p * SUB_BLOCK), dtype=np.float32)
         self.power = np.empty((p, c, 9), dtype=np.float32)  # 8 tones, then the squared sum
         self.best = np.empty((2, p, c), dtype=np.float32)  # strongest row, strongest column
 
@@ -406,14 +407,13 @@ class BatchDtmfDetector:
         ``lost[c]`` marks slot ``c``'s frame as lost/concealed: windows touching it neither
         start nor end a press. ``now_ms`` is a scalar or one time per slot.
         """
-        x = self._as_frames(frames)
+        samples = self._as_frames(frames)
         lost_flags = self._as_lost(lost)
-        if self.sample_rate == 16000:
-            x = self._decimate(x)
+        x = self._decimate(samples) if self.sample_rate == 16000 else samples
         codes = self._classify(x, lost_flags)
         return self._advance(codes, now_ms)
 
-    def _as_frames(self, frames: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    def _as_frames(self, frames: npt.ArrayLike) -> npt.NDArray[np.int16]:
         array = np.asarray(frames)
         if array.dtype != np.int16:
             raise MediaError(f"DTMF frames must be int16, got dtype {array.dtype}")
@@ -427,7 +427,7 @@ class BatchDtmfDetector:
                 f"DTMF frames must be a positive multiple of 5 ms ({step} samples at "
                 f"{self.sample_rate} Hz), got {array.shape[1]} samples"
             )
-        return array.astype(np.float32)
+        return array
 
     def _as_lost(self, lost: npt.ArrayLike | None) -> npt.NDArray[np.bool_]:
         idle = ~self._in_use[: self._count]
@@ -438,7 +438,7 @@ class BatchDtmfDetector:
             raise MediaError(f"lost flags must have shape [{self._count}], got {flags.shape}")
         return flags | idle
 
-    def _decimate(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def _decimate(self, x: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
         c = self._count
         padded = np.concatenate([self._decim_hist[:, :c].T, x], axis=1)
         self._decim_hist[:, :c] = padded[:, -(_DECIMATOR.size - 1) :].T
@@ -446,21 +446,25 @@ class BatchDtmfDetector:
         return np.ascontiguousarray(windows[:, 1::2] @ _DECIMATOR[::-1])
 
     def _classify(
-        self, x: npt.NDArray[np.float32], lost: npt.NDArray[np.bool_]
+        self, x: npt.NDArray[np.int16] | npt.NDArray[np.float32], lost: npt.NDArray[np.bool_]
     ) -> npt.NDArray[np.int8]:
         """Per window position the automaton input (key index, ``_MISS`` or ``_FROZEN``, plus 2);
         shape [n_sub, channels]."""
         c = x.shape[0]
         p = x.shape[1] // SUB_BLOCK
         work = self._workspace(p)
-        spectra, energy, window = work.spectra, work.energy, work.window
-        blocks = x.reshape(c, p, SUB_BLOCK)
+        spectra, energy = work.spectra, work.energy
+        samples = work.samples
+        np.copyto(samples, x, casting="unsafe")
+        blocks = samples.reshape(c, p, SUB_BLOCK)
         # One batched GEMM: [sub-block, channel, (re, im) x 8 frequencies + sample sum].
         basis = _frame_basis(p, self._clock)
         self._clock = (self._clock + p * SUB_BLOCK) % RATE
         np.matmul(blocks.transpose(1, 0, 2), basis, out=spectra[2:])
         np.einsum("cpn,cpn->pc", blocks, blocks, out=energy[2:])
 
+        # The samples are spent: their buffer takes the window sums (a smaller working set).
+        window = samples.reshape(-1)[: p * c * 18].reshape(p, c, 18)
         np.add(spectra[:p], spectra[1 : p + 1], out=window)
         window += spectra[2:]
         squared = np.multiply(window, window, out=window).reshape(-1)  # in place: less traffic
