@@ -174,11 +174,12 @@ def start_fleet(calls: int, procs: int, target: str
     context = multiprocessing.get_context("spawn")
     workers, pipes = [], []
     users = [f"4930{index:06d}" for index in range(calls)]
+    block, stride = free_udp_block(2 * calls + 40 * procs), 2 * (calls // procs + 20)
     for index in range(min(procs, calls)):
         mine, theirs = context.Pipe()
         share = users[index::procs]
         worker = context.Process(target=run_worker, daemon=True,
-                                 args=(theirs, free_udp_block(2 * len(share) + 2), target, share))
+                                 args=(theirs, block + index * stride, target, share))
         worker.start()
         workers.append(worker)
         pipes.append(mine)
@@ -240,7 +241,7 @@ def run(calls: int, procs: int, presses: int, workdir: Path,
     watched = {port, *engine_ports}
     try:
         counts = ask(pipes, "", timeout=120)
-        if sum(counts) != calls:
+        if any(count is None for count in counts) or sum(counts) != calls:
             raise RuntimeError(f"only {sum(counts)} of {calls} calls were answered")
         time.sleep(0.5)
         rng = random.Random(calls)

@@ -177,12 +177,20 @@ class CallerFleet:
         """Call ``target`` and wait until it is answered (media flowing)."""
         assert self._sip is not None
         loop = asyncio.get_running_loop()
-        port = self._next_rtp
-        self._next_rtp += 2
         rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         # Inbound RTP is never read: a small buffer keeps the kernel from holding much of it.
         rtp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        rtp.bind((HOST, port))
+        for _ in range(100):  # ports found free a moment ago may have been taken since
+            port = self._next_rtp
+            self._next_rtp += 2
+            try:
+                rtp.bind((HOST, port))
+                break
+            except OSError:
+                continue
+        else:
+            rtp.close()
+            raise RuntimeError(f"no free RTP port below {self._next_rtp}")
         rtp.setblocking(False)
         call_id = self._sip.command(
             lambda ua, now: ua.invite(target, HOST, port, now, from_user=from_user)

@@ -1,3 +1,4 @@
+import asyncio
 import json
 import time
 from typing import Any
@@ -137,3 +138,34 @@ async def test_one_pooled_client_serves_many_deliveries(webhook_server: WebhookS
 def test_bad_configuration_is_rejected(url: str, options: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match="webhook"):
         WebhookDispatcher(url, **options)
+
+
+@pytest.mark.parametrize(("max_connections", "deliveries"), [(20, 20), (3, 4)])
+async def test_connection_limit_holds_across_pools(
+    webhook_server: WebhookServer, max_connections: int, deliveries: int
+) -> None:
+    # Connections come from several small pools (cheap to scan), but together exactly
+    # max_connections requests are in flight: the server's 1 s answers overlap up to the limit,
+    # and one request over it waits for a free connection.
+    dispatcher = WebhookDispatcher(
+        f"{webhook_server.url}/slow", timeout_s=5, max_connections=max_connections
+    )
+    sessions = [f"limit-{max_connections}-{i}" for i in range(deliveries)]
+    try:
+        results = await asyncio.gather(
+            *(dispatcher.deliver(session_start(session)) for session in sessions)
+        )
+    finally:
+        await dispatcher.aclose()
+    assert [r.outcome for r in results] == [DeliveryOutcome.OK] * deliveries
+    arrived = sorted(r.loop_time for r in webhook_server.requests("slow")
+                     if r.session_id in sessions)
+    assert len(arrived) == deliveries
+    assert arrived[max_connections - 1] - arrived[0] < 0.8  # all within the limit overlapped
+    if deliveries > max_connections:
+        assert arrived[max_connections] - arrived[0] >= 0.9  # waited for a connection
+
+
+def test_max_connections_must_allow_a_request() -> None:
+    with pytest.raises(ConfigError, match="max_connections"):
+        WebhookDispatcher("http://x/", max_connections=0)

@@ -377,3 +377,33 @@ async def test_hostile_input_leaves_the_line_serving_calls(baresip: MakeBaresip)
         assert [c.call_id for c in sip_line.calls] == [fresh.call_id]
     finally:
         await sip_line.stop()
+
+
+async def test_a_backlog_is_read_in_one_wake_up_and_keys_skip_the_media_tick(
+    line: SipLine,
+) -> None:
+    # A stalled event loop leaves many datagrams queued on a call's socket. One wake-up of the
+    # reader must take them all (one datagram per loop iteration let the backlog, and a key press
+    # queued behind it, grow until the kernel dropped packets), and a press goes to the call at
+    # once, without waiting for the next media tick.
+    from sip_caller import CallerFleet
+
+    fleet = await CallerFleet(free_port_block(4)).start()
+    try:
+        caller = await fleet.dial(line.uri, "4930999")
+        call = await line.next_call(10)
+        assert line._ticker is not None
+        line._ticker.cancel()  # no media tick from here on
+        with contextlib.suppress(asyncio.CancelledError):
+            await line._ticker
+        received = leg_of(call).stats.rtp.received
+        for _ in range(30):  # 600 ms of audio, sent while the line cannot read
+            caller.tick()
+        caller.press("5", duration_ms=80)
+        caller.tick()  # the press's first RFC 4733 packet, behind the audio
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert leg_of(call).stats.rtp.received - received >= 30
+        assert [press.key for press in call.key_log] == ["5"]
+    finally:
+        await fleet.close()

@@ -377,3 +377,22 @@ def test_echo_guard_never_takes_a_key_pressed_over_speech_for_echo() -> None:
     end_ms = len(frames) * 20.0
     guard.record(generate_tone("5", 20, level_dbm0=-10), end_ms)
     assert guard.is_echo("5", end_ms + 40, end_ms + 80)  # a real tone pair is still remembered
+
+
+@pytest.mark.parametrize("codec", [Codec.PCMU, Codec.PCMA])
+def test_silence_is_sent_exactly_like_a_frame_of_zeros(codec: Codec) -> None:
+    # send_silence takes a shortcut (a cached payload, no encoding); the packets must be the
+    # ones the general path makes for the same samples, before and after a queued key.
+    fast, general = make_leg(codec), make_leg(codec)
+    zeros = np.zeros(160, dtype=np.int16)
+    sent_fast, sent_general = [], []
+    for tick in range(12):
+        now = tick * TICK
+        if tick == 3:
+            fast.send_dtmf("7", 60, now)
+            general.send_dtmf("7", 60, now)
+        sent_fast += fast.send_silence(now)
+        sent_general += general.send_audio(zeros.copy(), now)
+    assert sent_fast == sent_general
+    assert len(sent_fast) == 12
+    assert {parse_rtp(d).payload_type for d in sent_fast} == {codec.payload_type, EVENT_PT}

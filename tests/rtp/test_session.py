@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from voxflow.errors import RtpError
+from voxflow.errors import RtpError, RtpParseError
 from voxflow.media.serial import seq_diff, ts_diff
 from voxflow.rtp.events import (
     AudioReceived,
@@ -153,3 +153,24 @@ def test_a_latched_address_is_never_given_up_for_an_unsignalled_one() -> None:
     stray = session.receive_datagram(inbound(0, 2, 160), STRANGER, 0.02)
     assert stray[0].reason is RejectReason.WRONG_SOURCE  # type: ignore[union-attr]
     assert session.remote == PEER
+
+
+def test_built_packets_are_exactly_what_rtp_packet_serialises() -> None:
+    # The send path packs the header itself; it must match RtpPacket byte for byte.
+    session = make_session()
+    first = session.build_audio(b"\x01\x02", 160)
+    event = session.build_event_packet(b"\x05\x0a\x00\xa0", timestamp=(1 << 32) + 7, marker=True)
+    second = session.build_audio(b"\x03", 160)
+    a, e, b = parse_rtp(first), parse_rtp(event), parse_rtp(second)
+    assert first == RtpPacket(0, a.sequence, a.timestamp, session.ssrc, b"\x01\x02",
+                              a.marker).to_bytes()
+    assert event == RtpPacket(101, e.sequence, 7, session.ssrc, b"\x05\x0a\x00\xa0",
+                              True).to_bytes()
+    assert (seq_diff(e.sequence, a.sequence), seq_diff(b.sequence, e.sequence)) == (1, 1)
+    assert ts_diff(b.timestamp, a.timestamp) == 160
+
+
+def test_an_out_of_range_payload_type_is_still_refused_when_building() -> None:
+    session = RtpSession(audio_payload_type=200, rng=random.Random(1))
+    with pytest.raises(RtpParseError, match="payload type 200"):
+        session.build_audio(b"\xff", 160)

@@ -22,11 +22,12 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import numpy as np
 
@@ -69,64 +70,88 @@ __all__ = [
 T = TypeVar("T")
 _TICK = 0.02
 _FRAME_BUFFER = 250  # 5 s of inbound frames kept for a slow reader; older ones are dropped
+_MAX_READS = 256  # datagrams one socket may take per wake-up before others get their turn
+_MAX_DATAGRAM = 65536
 
 
 IncomingCallPolicy = Callable[["LineCall"], "bool | int | Awaitable[bool | int]"]
 """Decides on a new call: True answers, False rejects with 603, an int rejects with that status."""
 
 
-class _RtpSocket(asyncio.DatagramProtocol):
-    """One call's RTP socket: datagrams go to its media leg once the leg exists."""
+class _RtpSocket:
+    """One call's RTP socket, read straight from the event loop's selector.
 
-    def __init__(self, release: Callable[[], None]) -> None:
+    Every wake-up drains all queued datagrams (up to :data:`_MAX_READS`): asyncio's datagram
+    transport reads only one per loop iteration, so once an iteration takes longer than the
+    packet interval each socket's backlog grows without bound, and a key press waits behind
+    seconds of queued audio until the kernel drops it. Key presses the leg accepted are handed
+    to the call at once, not at the next media tick.
+    """
+
+    def __init__(self, sock: socket.socket, release: Callable[[], None]) -> None:
         self.leg: MediaLeg | None = None
+        self.call: LineCall | None = None
+        self.send_errors = 0
+        self._sock: socket.socket | None = sock
         self._release = release
-        self._transport: asyncio.DatagramTransport | None = None
+        self._port = int(sock.getsockname()[1])
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._read_ready)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # The selector loop's datagram transport does not subclass DatagramTransport.
-        self._transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        if self.leg is not None:
-            self.leg.receive_datagram(data, (str(addr[0]), int(str(addr[1]))), time.monotonic())
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a peer that went away must not end the call.
-        log.debug("RTP socket error: %s", exc)
+    def _read_ready(self) -> None:
+        sock, leg = self._sock, self.leg
+        if sock is None:
+            return
+        for _ in range(_MAX_READS):
+            try:
+                data, addr = sock.recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                # ICMP port unreachable from a peer that went away must not end the call.
+                log.debug("RTP socket error: %s", exc)
+                continue
+            if leg is not None:
+                leg.receive_datagram(data, (addr[0], addr[1]), time.monotonic())
+        if leg is not None and self.call is not None:
+            self.call._deliver_presses(leg.presses())
 
     @property
     def port(self) -> int:
         """The bound local port."""
-        assert self._transport is not None
-        return int(self._transport.get_extra_info("sockname")[1])
+        return self._port
 
     def send(self, datagrams: list[bytes]) -> None:
         remote = self.leg.remote if self.leg is not None else None
-        if self._transport is None or remote is None:
+        sock = self._sock
+        if sock is None or remote is None:
             return
         for datagram in datagrams:
-            self._transport.sendto(datagram, remote)
+            try:
+                sock.sendto(datagram, remote)
+            except OSError as exc:
+                # A full send buffer or an unreachable peer loses this packet, as the network
+                # would; it must not stop the tick.
+                self.send_errors += 1
+                log.debug("RTP send failed: %s", exc)
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
             self._release()
 
 
-async def _open_rtp_socket(allocator: RtpPortAllocator) -> _RtpSocket:
+def _open_rtp_socket(allocator: RtpPortAllocator) -> _RtpSocket:
     sock = allocator.bind()
     port = sock.getsockname()[1]
     try:
-        _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: _RtpSocket(lambda: allocator.release(port)), sock=sock
-        )
+        return _RtpSocket(sock, lambda: allocator.release(port))
     except BaseException:
         sock.close()
         allocator.release(port)
         raise
-    return protocol
 
 
 @dataclass(slots=True)
@@ -327,6 +352,9 @@ class SipLine:
         self._registration_changed = asyncio.Event()
         self.registration: RegistrationState | None = None
         self.late_ticks = 0
+        self.ticks = 0
+        self.overrun_ticks = 0
+        self.worst_tick_lateness = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -361,6 +389,15 @@ class SipLine:
                 await task
         for call in list(self._calls.values()):
             await self._release(call, CallEnd("line stopped", "local"))
+        # A tick that ran over a whole interval late delayed every call's keys and audio.
+        log.log(
+            logging.WARNING if self.overrun_ticks or self.late_ticks else logging.INFO,
+            "media tick: %d ticks, %d started over one tick late, %d skipped, worst %.1f ms late",
+            self.ticks,
+            self.overrun_ticks,
+            self.late_ticks,
+            self.worst_tick_lateness * 1000,
+        )
         self._sip.close()
         self._sip = None
         self._answered.close()
@@ -502,7 +539,7 @@ class SipLine:
     async def _answer(self, call: LineCall) -> None:
         if call.answered or call.end is not None:
             return
-        rtp = await _open_rtp_socket(self._allocator)
+        rtp = _open_rtp_socket(self._allocator)
         if call.end is not None:
             rtp.close()
             return
@@ -518,6 +555,7 @@ class SipLine:
             rtp.close()
             raise
         rtp.leg = leg
+        rtp.call = call
         call.media = negotiated
         call._media = _CallMedia(leg, rtp, self._inband.add(leg))
         log.info(
@@ -548,8 +586,13 @@ class SipLine:
             delay = deadline - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            now = time.monotonic()
+            lateness = now - deadline
+            self.ticks += 1
+            self.overrun_ticks += lateness > _TICK
+            self.worst_tick_lateness = max(self.worst_tick_lateness, lateness)
             try:
-                self._tick(time.monotonic())
+                self._tick(now)
             except Exception:  # the media tick must survive anything one call does
                 log.exception("media tick failed")
 

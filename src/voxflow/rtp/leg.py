@@ -32,6 +32,7 @@ Outbound
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections import Counter, deque
@@ -73,6 +74,11 @@ _SILENCE.flags.writeable = False
 # Decoded frames not yet pulled are kept at most this deep; older ones are dropped (a stalled
 # tick loop must not turn into ever-growing latency).
 _MAX_QUEUED_FRAMES: Final = 5
+
+
+@functools.cache
+def _silence_payload(codec: Codec) -> bytes:
+    return codec.encode_samples(_SILENCE).tobytes()
 
 
 # -- configuration -----------------------------------------------------------------------------
@@ -462,6 +468,10 @@ class MediaLeg:
         if not self._media.sending:
             self._session.advance(FRAME_SAMPLES)
             return []
+        if frame is _SILENCE and not self._outbound_keys and not self._pending_out.size:
+            silence = self._silence_packet()
+            if silence is not None:
+                return [self._session.build_audio(silence, FRAME_SAMPLES)]
         if self._outbound_keys:
             queued = self._outbound_keys[0]
             if queued.samples is None:
@@ -474,6 +484,16 @@ class MediaLeg:
     def send_silence(self, now: float) -> list[bytes]:
         """Send a frame of digital silence (keeps NAT bindings and the peer's buffer fed)."""
         return self.send_audio(_SILENCE, now)
+
+    def _silence_packet(self) -> bytes | None:
+        """The encoded payload of one 20 ms packet of silence, or None unless ptime is 20.
+
+        Silence is what most calls send most of the time; its payload is the same every tick,
+        and it cannot carry a tone pair, so the echo guard has nothing to record.
+        """
+        if self._media.ptime != FRAME_MS:
+            return None
+        return _silence_payload(self._media.codec)
 
     def send_dtmf(self, key: str, duration_ms: float, now: float) -> None:
         """Queue ``key`` for sending over the next ticks of :meth:`send_audio`.

@@ -14,6 +14,7 @@ signalled always takes the stream back from a latched address that was not signa
 from __future__ import annotations
 
 import random
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from voxflow.rtp.jitter import Frame, JitterBuffer, JitterConfig, JitterStats
 from voxflow.rtp.packet import RtpPacket, parse_rtp
 
 _SEQ_MOD = 1 << 16
+_HEADER = struct.Struct("!BBHII")  # version 2, no padding/extension/CSRC; M+PT; seq; ts; SSRC
 _TS_MOD = 1 << 32
 
 
@@ -139,10 +141,18 @@ class RtpSession:
         ]
 
     def _build(self, payload_type: int, payload: bytes, timestamp: int, marker: bool) -> bytes:
-        packet = RtpPacket(payload_type, self._sequence, timestamp, self.ssrc, payload, marker)
+        if 0 <= payload_type <= 127 and 0 <= self.ssrc <= 0xFFFFFFFF:
+            # Every packet of every call goes through here: pack the fixed header directly
+            # (the same bytes RtpPacket.to_bytes makes; sequence and timestamp are kept reduced).
+            second = payload_type | 0x80 if marker else payload_type
+            data = _HEADER.pack(0x80, second, self._sequence, timestamp, self.ssrc) + payload
+        else:  # out of range: RtpPacket raises the error that names the field
+            data = RtpPacket(
+                payload_type, self._sequence, timestamp, self.ssrc, payload, marker
+            ).to_bytes()
         self._sequence = (self._sequence + 1) % _SEQ_MOD
         self._sent += 1
-        return packet.to_bytes()
+        return data
 
     # -- inbound -------------------------------------------------------------------------------
 
