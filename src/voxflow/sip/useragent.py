@@ -36,7 +36,7 @@ from voxflow.sip.events import (
 )
 from voxflow.sip.headers import Address, Headers, Via, quote
 from voxflow.sip.message import Message, Request, Response, parse_message, salvage_request
-from voxflow.sip.ratelimit import Action, SourceRateLimiter
+from voxflow.sip.ratelimit import LIMITED_METHODS, Action, SourceRateLimiter
 from voxflow.sip.sdp import (
     LocalMedia,
     NegotiatedMedia,
@@ -393,7 +393,9 @@ class UserAgent:
             self._respond_new(request, self._method_not_allowed(request), now)
 
     def _within_rate_limit(self, request: Request, addr: Addr, now: float) -> bool:
-        if self._limiter is None or server_key(request) in self._server_txns:
+        if self._limiter is None or request.method not in LIMITED_METHODS:
+            return True
+        if server_key(request) in self._server_txns:
             return True  # a retransmission is absorbed by its transaction and costs nothing
         verdict = self._limiter.check(addr[0], request.method, now)
         if verdict.action is Action.ALLOW:
