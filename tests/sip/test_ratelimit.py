@@ -223,3 +223,16 @@ def test_default_limits_let_a_trunk_fill_the_default_capacity_at_once() -> None:
     assert h.statuses() == [100] * 500
     h.send(invite(500))
     assert h.statuses() == [503] and h.ua.stats.overloaded == 1 and h.ua.stats.rate_limited == 0
+
+
+def test_default_limits_cut_an_options_and_register_scan_short() -> None:
+    h = SipHarness(SipConfig(listen_address=AGENT[0], listen_port=AGENT[1]))
+    for n in range(200):
+        h.send(request_text("OPTIONS", call_id=f"scan-{n}", branch=f"z9hG4bK-o{n}"))
+    statuses = h.statuses()
+    assert statuses == [200] * 50 + [503] * 20  # burst, then the ration of 503s, then silence
+    for n in range(100):
+        h.send(request_text("REGISTER", call_id=f"reg-{n}", branch=f"z9hG4bK-r{n}"))
+    assert h.statuses() == [405] * 20  # the 503 ration of this source is already spent
+    assert h.ua.stats.rate_limited == 20 and h.ua.stats.rate_dropped == 130 + 80
+    assert h.ua.transaction_count == 70  # answered requests only; refusals are stateless
