@@ -137,9 +137,11 @@ class FleetCall:
             while press.packets and press.packets[0][0] < window_end:
                 _, marker, payload = press.packets.popleft()
                 assert self.event_pt is not None
-                self._send(self.event_pt, marker, press.timestamp, payload)
                 if press.sent.sent_at is None:
+                    # Stamped before the send: a preemption right after it must not make the
+                    # webhook's arrival look earlier than the press.
                     press.sent.sent_at = time.time()
+                self._send(self.event_pt, marker, press.timestamp, payload)
             press.tick += 1
             if not press.packets:
                 self._presses.popleft()

@@ -141,12 +141,11 @@ def test_bad_configuration_is_rejected(url: str, options: dict[str, float]) -> N
 
 
 @pytest.mark.parametrize(("max_connections", "deliveries"), [(20, 20), (3, 4)])
-async def test_connection_limit_holds_across_pools(
+async def test_connection_limit_holds(
     webhook_server: WebhookServer, max_connections: int, deliveries: int
 ) -> None:
-    # Connections come from several small pools (cheap to scan), but together exactly
-    # max_connections requests are in flight: the server's 1 s answers overlap up to the limit,
-    # and one request over it waits for a free connection.
+    # Exactly max_connections requests are in flight at once: the server's 1 s answers overlap
+    # up to the limit, and one request over it waits for a free connection.
     dispatcher = WebhookDispatcher(
         f"{webhook_server.url}/slow", timeout_s=5, max_connections=max_connections
     )

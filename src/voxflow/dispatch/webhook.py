@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import time
+import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import httpx
 
 from voxflow.dispatch.answers import excerpt, judge_body
+from voxflow.dispatch.http11 import (
+    Http11Pool,
+    HttpConnectError,
+    HttpResponseTooLargeError,
+    HttpTransportError,
+)
 from voxflow.dispatch.result import DeliveryOutcome, DeliveryResult
 from voxflow.errors import ConfigError
 from voxflow.protocol import Event, to_wire
@@ -21,7 +27,6 @@ from voxflow.protocol.signing import sign
 TOKEN_HEADER = "X-API-TOKEN"
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
-_CONNECTIONS_PER_POOL = 8
 
 
 class _TooLargeError(Exception):
@@ -29,19 +34,29 @@ class _TooLargeError(Exception):
 
 
 class _ConnectFailedError(Exception):
-    def __init__(self, cause: httpx.TransportError, attempts: int) -> None:
+    def __init__(self, cause: Exception, attempts: int) -> None:
         super().__init__(str(cause))
         self.cause = cause
         self.attempts = attempts
 
 
-@dataclass(slots=True)
-class _Pool:
-    """One keep-alive client, its connection limit and the requests now in flight on it."""
+def _proxy_for(scheme: str, host: str) -> bool:
+    """Whether the environment names a proxy for this URL (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY)."""
+    proxies = urllib.request.getproxies_environment()
+    if scheme not in proxies and "all" not in proxies:
+        return False
+    return not urllib.request.proxy_bypass(host)
 
-    client: httpx.AsyncClient
-    limit: int
-    in_flight: int = 0
+
+def _httpx_client(timeout_s: float, max_connections: int, verify_tls: bool) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_s),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        verify=verify_tls,
+        follow_redirects=False,
+    )
 
 
 def encode_event(event: Event) -> bytes:
@@ -49,7 +64,7 @@ def encode_event(event: Event) -> bytes:
     return json.dumps(to_wire(event), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _describe_transport_error(exc: httpx.TransportError) -> str:
+def _describe_transport_error(exc: Exception) -> str:
     # httpx messages are sometimes empty ("ConnectError('')"); the class name still says a lot.
     return str(exc) or type(exc).__name__
 
@@ -57,8 +72,9 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
 class WebhookDispatcher:
     """POST each event to ``url`` and read the actions from the response.
 
-    Keep-alive connection pools (TLS verified by default), at most ``max_connections``
-    connections in all, serve all calls; a ``client`` passed in is used alone.
+    One pool of at most ``max_connections`` keep-alive connections (TLS verified by default)
+    serves all calls: the lean :class:`~voxflow.dispatch.http11.Http11Pool`, or httpx when a
+    ``client`` is passed in or the environment names a proxy for the URL.
     The whole delivery, retries included, must finish within ``timeout_s``. Only failures to
     connect are retried (``connect_retries`` more times): once a request may have reached the
     assistant it is never sent twice, since the assistant may already have acted on it.
@@ -88,6 +104,8 @@ class WebhookDispatcher:
             raise ConfigError(f"webhook connect_retries must be >= 0, got {connect_retries}")
         if max_connections < 1:
             raise ConfigError(f"webhook max_connections must be >= 1, got {max_connections}")
+        if api_token is not None and not (api_token.isascii() and api_token.isprintable()):
+            raise ConfigError("webhook api_token must be printable ASCII (it is sent as a header)")
         self.url = url
         self.timeout_s = timeout_s
         self._api_token = api_token
@@ -97,40 +115,20 @@ class WebhookDispatcher:
         self._max_response_bytes = max_response_bytes
         self._clock = clock
         self._owns_client = client is None
-        self._verify_tls = verify_tls
-        self._ssl_context: ssl.SSLContext | None = None
-        self._max_connections = max_connections
-        self._pools: list[_Pool] = []
-        if client is not None:
-            self._pools.append(_Pool(client, max_connections))
-
-    def _pick_pool(self) -> _Pool:
-        """The pooled client with the most free connections, adding one while under the limit.
-
-        httpcore scans every connection of a pool (a poll() per idle one, and a quadratic idle
-        count) each time a request starts or ends, so one pool of 100 connections costs about a
-        millisecond of CPU per webhook request. Pools of at most :data:`_CONNECTIONS_PER_POOL`
-        keep that small while the total stays ``max_connections``.
-        """
-        best = max(self._pools, key=lambda pool: pool.limit - pool.in_flight, default=None)
-        if best is not None and (best.limit > best.in_flight or not self._owns_client):
-            return best
-        used = sum(pool.limit for pool in self._pools)
-        limit = min(_CONNECTIONS_PER_POOL, self._max_connections - used)
-        if limit <= 0:
-            assert best is not None  # max_connections >= 1 made a first pool
-            return best  # every connection is busy: queue in the least loaded pool
-        if self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context(verify=self._verify_tls)
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout_s),
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-            verify=self._ssl_context,
-            follow_redirects=False,
-        )
-        pool = _Pool(client, limit)
-        self._pools.append(pool)
-        return pool
+        self._client = client
+        self._pool: Http11Pool | None = None
+        if client is None and _proxy_for(parts.scheme, parts.hostname or ""):
+            # Proxies (from the environment, as httpx reads them) only go through httpx.
+            client = self._client = _httpx_client(timeout_s, max_connections, verify_tls)
+        if client is None:
+            secure = parts.scheme == "https"
+            context = httpx.create_ssl_context(verify=verify_tls) if secure else None
+            self._pool = Http11Pool(
+                url,
+                max_connections=max_connections,
+                max_response_bytes=max_response_bytes,
+                ssl_context=context,
+            )
 
     def _headers(self, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -141,17 +139,14 @@ class WebhookDispatcher:
         return headers
 
     async def _post_once(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        pool = self._pick_pool()
-        pool.in_flight += 1
-        try:
-            return await self._post_with(pool.client, body, headers)
-        finally:
-            pool.in_flight -= 1
-
-    async def _post_with(
-        self, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes]:
-        async with client.stream("POST", self.url, content=body, headers=headers) as reply:
+        if self._pool is not None:
+            try:
+                response = await self._pool.post(body, headers)
+            except HttpResponseTooLargeError as exc:
+                raise _TooLargeError(str(exc)) from exc
+            return response.status, response.body
+        assert self._client is not None
+        async with self._client.stream("POST", self.url, content=body, headers=headers) as reply:
             declared = reply.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_response_bytes:
                 raise _TooLargeError(f"declared {declared} bytes")
@@ -170,7 +165,7 @@ class WebhookDispatcher:
             attempt += 1
             try:
                 status, payload = await self._post_once(body, headers)
-            except httpx.ConnectError as exc:
+            except (httpx.ConnectError, HttpConnectError) as exc:
                 if attempt > self._connect_retries:
                     raise _ConnectFailedError(exc, attempt) from exc
                 await asyncio.sleep(self._retry_backoff_s * 2 ** (attempt - 1))
@@ -214,7 +209,7 @@ class WebhookDispatcher:
                 f"webhook {self.url} answered {event.type} with a body over the "
                 f"{self._max_response_bytes}-byte limit ({exc})",
             )
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, HttpTransportError) as exc:
             return failure(
                 DeliveryOutcome.CONNECT_ERROR,
                 f"connection to webhook {self.url} failed after the request was sent "
@@ -246,7 +241,7 @@ class WebhookDispatcher:
 
     async def aclose(self) -> None:
         """Close the pooled client (unless it was passed in by the caller)."""
-        if self._owns_client:
-            for pool in self._pools:
-                await pool.client.aclose()
-            self._pools.clear()
+        if self._pool is not None:
+            await self._pool.aclose()
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
