@@ -82,3 +82,29 @@ def test_pool_rejects_double_registration_and_unknown_slots() -> None:
     with pytest.raises(MediaError, match="slot 5"):
         pool.remove(5)
     assert InbandDetectorPool().process(0.0) == {}
+
+
+def test_batched_decoding_gives_each_leg_exactly_its_own_pull_frame() -> None:
+    # The pool decodes all legs' codes in one call per law; every frame must be what the leg
+    # itself would have decoded (PCMU and PCMA mixed, a leg with nothing, frames in order).
+    pool = InbandDetectorPool()
+    streams = {Codec.PCMU: Caller(ssrc=1).tones("5"), Codec.PCMA: Caller(Codec.PCMA).tones("9")}
+    pooled = {codec: inband_leg(f"pooled-{codec}", codec) for codec in streams}
+    alone = {codec: inband_leg(f"alone-{codec}", codec) for codec in streams}
+    silent = inband_leg("silent")
+    slots = {codec: pool.add(leg) for codec, leg in pooled.items()}
+    silent_slot = pool.add(silent)
+    for index in range(max(len(ticks) for ticks in streams.values())):
+        now = index * TICK
+        for codec, ticks in streams.items():
+            for data in ticks[index] if index < len(ticks) else []:
+                pooled[codec].receive_datagram(data, PEER, now)
+                alone[codec].receive_datagram(data, PEER, now)
+        frames = pool.process(now + 0.001)
+        for codec, slot in slots.items():
+            expected = alone[codec].pull_frame(now + 0.001)
+            assert frames[slot].lost == expected.lost
+            assert (frames[slot].samples == expected.samples).all()
+        assert frames[silent_slot].lost and not frames[silent_slot].samples.any()
+    assert pooled[Codec.PCMU].stats.frames == alone[Codec.PCMU].stats.frames == 10
+    assert pooled[Codec.PCMA].stats.lost_frames == alone[Codec.PCMA].stats.lost_frames

@@ -241,7 +241,7 @@ class MediaLeg:
         self._media = media
         self._events = TelephoneEventReceiver(media.telephone_event_clock)
         self._presses: list[DtmfPress] = []
-        self._frames: deque[InboundFrame] = deque()
+        self._frames: deque[bytes | None] = deque()  # codes; decoded when pulled
         self._pending_out = np.zeros(0, dtype=np.int16)
         self._outbound_keys: deque[_OutboundKey] = deque()
         self._echo_keys: set[str] = set()
@@ -377,19 +377,25 @@ class MediaLeg:
     def pull_frame(self, now: float) -> InboundFrame:
         """The next 20 ms of inbound audio; call once per tick. Concealed audio is silence with
         ``lost=True`` (also before the first packet)."""
+        payload = self.pull_payload(now)
+        if payload is None:
+            return InboundFrame(_SILENCE, True)
+        return InboundFrame(self._media.codec.decode_codes(payload), False)
+
+    def pull_payload(self, now: float) -> bytes | None:
+        """Like :meth:`pull_frame`, but the frame's G.711 codes (None when lost), so a caller
+        serving many legs can decode all of them in one call (law: :attr:`media`)."""
+        frames = self._frames
         for frame in self._session.pop_frames(now):
-            if frame.payload is None:
-                decoded = InboundFrame(_SILENCE, True)
-            else:
-                decoded = InboundFrame(self._media.codec.decode_codes(frame.payload), False)
-            self._frames.append(decoded)
-        while len(self._frames) > _MAX_QUEUED_FRAMES:
-            self._frames.popleft()
+            frames.append(frame.payload)
+        while len(frames) > _MAX_QUEUED_FRAMES:
+            frames.popleft()  # never decoded: a stalled tick loop must not cost more later
             self._counts["dropped_frames"] += 1
-        frame_out = self._frames.popleft() if self._frames else InboundFrame(_SILENCE, True)
+        payload = frames.popleft() if frames else None
         self._counts["frames"] += 1
-        self._counts["lost_frames"] += frame_out.lost
-        return frame_out
+        if payload is None:
+            self._counts["lost_frames"] += 1
+        return payload
 
     def receive_info(
         self, call_id: str, cseq: int, content_type: str, body: str | bytes, now: float
