@@ -4,6 +4,7 @@ session's ``dtmf_received`` events are exactly its caller's keys, in order."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 from collections.abc import Callable
@@ -69,3 +70,13 @@ async def test_twenty_calls_get_exactly_their_own_keys_in_order(
     assert by_caller == {f"+49301000{i:02d}": keys for i, keys in enumerate(wanted)}
     ends = [e["session"]["id"] for e in bodies if e["type"] == "session_end"]
     assert sorted(ends) == sorted(callers)
+
+
+async def test_startup_objects_are_kept_out_of_the_cyclic_collector(
+    make_engine: Callable[..., VoxflowApp],
+) -> None:
+    # Full collections walking every module and schema paused all calls' media for 20-40 ms.
+    with running_webhook_server() as webhook:
+        async with make_engine(webhook=f"{webhook.url}/no-content") as app:
+            assert gc.get_freeze_count() > 10_000
+            assert app.line.calls == []
