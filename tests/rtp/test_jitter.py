@@ -211,3 +211,17 @@ def test_invalid_config_names_the_setting() -> None:
         JitterConfig(frame_bytes=0)
     with pytest.raises(ConfigError, match="min_depth"):
         JitterConfig(min_depth=0.2, max_depth=0.1)
+
+
+def test_pieces_arriving_after_a_whole_frame_overwrite_only_their_part() -> None:
+    # A frame filled by one packet is kept as that payload; a later 10 ms packet for its second
+    # half (new sequence number, same timestamps) must still land in that half only.
+    arrivals = [
+        (0.0, audio(0, 0, 1)),
+        (0.001, audio(1, 80, 7, size=80)),
+        (FRAME, audio(2, 160, 2)),
+    ]
+    frames = run(JitterBuffer(), arrivals, until=FRAME + DEPTH)
+    assert fills(frames) == [1, 2]
+    assert frames[0].payload == b"\x01" * 80 + b"\x07" * 80
+    assert frames[1].payload == b"\x02" * 160

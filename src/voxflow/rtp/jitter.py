@@ -105,18 +105,36 @@ class _Counters:
 
 
 class _Slot:
-    __slots__ = ("data", "mask")
+    """One frame's bytes as they arrive. The usual case, one packet filling the whole frame,
+    keeps that payload as it is: no buffers to allocate, fill, scan and copy per packet."""
+
+    __slots__ = ("_data", "_mask", "_size", "_whole")
 
     def __init__(self, size: int) -> None:
-        self.data = bytearray(size)
-        self.mask = bytearray(size)
+        self._size = size
+        self._whole: bytes | None = None
+        self._data: bytearray | None = None
+        self._mask: bytearray | None = None
 
     def write(self, offset: int, chunk: bytes) -> None:
-        self.data[offset : offset + len(chunk)] = chunk
-        self.mask[offset : offset + len(chunk)] = b"\x01" * len(chunk)
+        if self._data is None or self._mask is None:
+            if offset == 0 and len(chunk) == self._size and self._whole is None:
+                self._whole = bytes(chunk)
+                return
+            self._data, self._mask = bytearray(self._size), bytearray(self._size)
+            if self._whole is not None:  # pieces after a whole frame overwrite parts of it
+                self._data[:] = self._whole
+                self._mask[:] = b"\x01" * self._size
+                self._whole = None
+        self._data[offset : offset + len(chunk)] = chunk
+        self._mask[offset : offset + len(chunk)] = b"\x01" * len(chunk)
 
     def complete(self) -> bytes | None:
-        return None if 0 in self.mask else bytes(self.data)
+        if self._whole is not None:
+            return self._whole
+        if self._data is None or self._mask is None or 0 in self._mask:
+            return None
+        return bytes(self._data)
 
 
 class _SourceTracker:
