@@ -175,7 +175,8 @@ def fleet_ports(calls: int, procs: int) -> int:
 def start_fleet(calls: int, procs: int, target: str, block: int
                 ) -> tuple[list[multiprocessing.process.BaseProcess], list[Connection]]:
     context = multiprocessing.get_context("spawn")
-    workers, pipes = [], []
+    workers: list[multiprocessing.process.BaseProcess] = []
+    pipes: list[Connection] = []
     users = [f"4930{index:06d}" for index in range(calls)]
     stride = fleet_ports(calls, procs) // procs
     for index in range(min(procs, calls)):
