@@ -73,6 +73,11 @@ class ServeSettings(BaseModel):
     tts_provider: str = "espeak"
     tts_voice: str = "en-us"
 
+    # The caller's speech → user_speak (VAD, end of turn, recognition); off: keys only.
+    listen: bool = True
+    stt_provider: str = "pocketsphinx"
+    end_of_turn_silence_ms: int = Field(default=700, ge=20, le=10_000)
+
     # Off unless set: the admin API can start and end calls, so it is opened on purpose (on a
     # loopback address, or with admin_token, e.g. "127.0.0.1:8089").
     admin_listen: str | None = None
