@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeVar
 
 import numpy as np
@@ -42,16 +43,20 @@ from voxflow.rtp.inband import InbandDetectorPool
 from voxflow.rtp.leg import FRAME_SAMPLES, InboundFrame, LegMedia, MediaLeg
 from voxflow.rtp.pacer import Pacer
 from voxflow.sip.events import (
+    CallAnswered,
     CallConfirmed,
     CallEnded,
     Event,
     IncomingCall,
     InfoReceived,
     MediaUpdated,
+    OutgoingCallProgress,
     RegistrationState,
     TransferProgress,
 )
+from voxflow.sip.headers import Address
 from voxflow.sip.sdp import NegotiatedMedia
+from voxflow.sip.uri import SipUri
 from voxflow.sip.useragent import UserAgent
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "AudioSource",
     "CallEnd",
+    "DialError",
+    "DialOutcome",
     "InboundFrame",
     "IncomingCallPolicy",
     "KeyPress",
@@ -76,6 +83,46 @@ _MAX_DATAGRAM = 65536
 
 IncomingCallPolicy = Callable[["LineCall"], "bool | int | Awaitable[bool | int]"]
 """Decides on a new call: True answers, False rejects with 603, an int rejects with that status."""
+
+DEFAULT_RING_TIMEOUT = 30.0
+
+
+class DialOutcome(StrEnum):
+    """How an outgoing call attempt ended."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+    FAILED = "failed"
+
+
+class DialError(VoxflowError):
+    """An outgoing call was not answered: ``outcome`` says why, ``status`` is the SIP code."""
+
+    def __init__(self, outcome: DialOutcome, reason: str, status: int | None = None) -> None:
+        super().__init__(f"{outcome.value}: {reason}")
+        self.outcome = outcome
+        self.reason = reason
+        self.status = status
+
+
+def dial_outcome(end: CallEnd) -> DialOutcome:
+    """Classify the end of an unanswered outgoing call (pure).
+
+    Decision: 480 counts as no answer, because proxies and trunks send it when their own ring
+    timer expires; a transaction timeout (no response at all) is unreachable.
+    """
+    if end.by == "timeout" or end.status == 408:
+        return DialOutcome.UNREACHABLE
+    if end.status in (486, 600):
+        return DialOutcome.BUSY
+    if end.status == 480:
+        return DialOutcome.NO_ANSWER
+    if end.status is not None and end.status >= 300:
+        return DialOutcome.REJECTED
+    return DialOutcome.FAILED
 
 
 class _RtpSocket:
@@ -203,6 +250,11 @@ class LineCall:
         self._transfer: asyncio.Future[TransferOutcome] | None = None
         self.transfer_progress: list[tuple[int, str]] = []
         self.key_log: list[KeyPress] = []
+        self.outgoing = False
+        self._answered_waiter: asyncio.Future[None] | None = None
+        self._frame_sink: Callable[[InboundFrame], None] | None = None
+        self.progress: list[tuple[int, str]] = []
+        """Provisional responses (status, reason) to our INVITE when we placed the call."""
 
     def __repr__(self) -> str:
         return f"<LineCall {self.call_id} from {self.caller} to {self.callee}>"
@@ -307,7 +359,19 @@ class LineCall:
             self.key_log.append(key_press)
             self._presses.put(key_press)
 
+    def set_frame_sink(self, sink: Callable[[InboundFrame], None] | None) -> None:
+        """Hand every inbound frame to ``sink`` in the media tick as well (a bridge to another
+        call); unlike :meth:`frames` it takes no reader away from anyone."""
+        self._frame_sink = sink
+
     def _deliver_frame(self, frame: InboundFrame) -> None:
+        sink = self._frame_sink
+        if sink is not None:
+            try:
+                sink(frame)
+            except Exception:  # a broken sink must not stop this call's media or others'
+                log.exception("call %s: frame sink failed; removed", self.call_id)
+                self._frame_sink = None
         if self._frames is not None:
             self._frames.put(frame)
 
@@ -349,6 +413,7 @@ class SipLine:
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._answered: _Stream[LineCall] = _Stream()
+        self._dialing: dict[str, _RtpSocket] = {}
         self._registration_changed = asyncio.Event()
         self.registration: RegistrationState | None = None
         self.late_ticks = 0
@@ -489,6 +554,10 @@ class SipLine:
                 log.warning("call %s: re-INVITE media not usable: %s", call.call_id, error)
         elif isinstance(event, TransferProgress):
             call._on_transfer_progress(event)
+        elif isinstance(event, OutgoingCallProgress):
+            call.progress.append((event.status, event.reason))
+        elif isinstance(event, CallAnswered):
+            self._outgoing_answered(call, event.media)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -566,6 +635,85 @@ class SipLine:
             negotiated.remote_port,
         )
         self._answered.put(call)
+
+    # -- outgoing calls -------------------------------------------------------------------------
+
+    async def dial(
+        self,
+        target_uri: str,
+        *,
+        caller: str | None = None,
+        ring_timeout: float = DEFAULT_RING_TIMEOUT,
+        extra_headers: dict[str, str] | None = None,
+    ) -> LineCall:
+        """Call ``target_uri``; the answered call with media, or :class:`DialError`.
+
+        ``caller`` is our From user (default: the line's user). Without an answer within
+        ``ring_timeout`` seconds the attempt is cancelled (no answer; unreachable when the far
+        end never sent a provisional response). Outgoing calls are not handed to
+        :meth:`next_call`.
+        """
+        try:
+            uri = SipUri.parse(target_uri)
+        except VoxflowError as error:
+            raise DialError(DialOutcome.FAILED, str(error)) from None
+        rtp = _open_rtp_socket(self._allocator)
+        address = self.config.advertised_address
+        user = caller or self.config.user
+        try:
+            call_id = self._command(lambda ua, now: ua.invite(
+                target_uri, address, rtp.port, now, from_user=user, extra_headers=extra_headers))
+        except VoxflowError as error:
+            rtp.close()
+            raise DialError(DialOutcome.FAILED, str(error)) from None
+        remote = (uri.host_for_socket, uri.port or 5060)
+        call = LineCall(self, IncomingCall(
+            call_id, None, Address(SipUri("sip", user, address)), Address(uri), uri, remote))
+        call.outgoing = True
+        self._calls[call_id] = call
+        self._dialing[call_id] = rtp
+        log.info("call %s: dialling %s", call_id, target_uri)
+        answered = asyncio.get_running_loop().create_future()
+        call._answered_waiter = answered
+        try:
+            await asyncio.wait({answered, call._ended}, timeout=ring_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            call._answered_waiter = None
+            if not call.answered:
+                self._dialing.pop(call_id, None)
+                rtp.close()
+        if call.answered:  # (even when it ended at once: an answered call is an answered call)
+            return call
+        end = call.end
+        if end is None:  # the ring timeout: CANCEL
+            call.hangup()
+            if not call.progress:
+                raise DialError(DialOutcome.UNREACHABLE,
+                                 f"no response from {target_uri} within {ring_timeout:g} s")
+            raise DialError(DialOutcome.NO_ANSWER, f"not answered within {ring_timeout:g} s")
+        raise DialError(dial_outcome(end), end.reason, end.status)
+
+    def _outgoing_answered(self, call: LineCall, negotiated: NegotiatedMedia) -> None:
+        rtp = self._dialing.pop(call.call_id, None)
+        if rtp is None or call.answered:
+            return
+        try:
+            leg = MediaLeg(LegMedia.from_negotiated(negotiated), label=f"call {call.call_id}")
+        except VoxflowError as error:
+            log.warning("call %s: answer media not usable: %s", call.call_id, error)
+            rtp.close()
+            call.hangup()
+            return
+        rtp.leg = leg
+        rtp.call = call
+        call.media = negotiated
+        call.confirmed = True
+        call._media = _CallMedia(leg, rtp, self._inband.add(leg))
+        log.info("call %s answered by %s: %s", call.call_id, call.callee, negotiated.codec.name)
+        waiter = call._answered_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _release(self, call: LineCall, end: CallEnd) -> None:
         self._calls.pop(call.call_id, None)

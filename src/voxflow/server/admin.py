@@ -11,6 +11,9 @@ needs ``Authorization: Bearer <admin_token>`` when a token is configured):
 - ``POST /api/simulated-calls`` → start a call on the in-process simulated line (201)
 - ``POST /api/calls/{id}/dtmf`` with ``{"digit": "2"}`` → inject a key into a simulated call
 - ``POST /api/calls/{id}/hangup`` → end a live call
+- ``POST /v3/ai-flows/{flow_id}/call`` with ``{"toPhoneNumber": ..., "billingDevice": ...}``
+  → place an outbound call (201 with ``sessionId``), AI Flow's own request shape; needs
+  ``Authorization: Bearer <admin_token or api_token>`` always, since calls cost money
 - ``GET /`` → the dashboard (static HTML/JS/CSS that polls the API)
 
 It runs under uvicorn inside the engine's event loop (:class:`AdminServer`), so handlers touch
@@ -45,6 +48,7 @@ from voxflow.engine.records import CallRecordStore, CallSummary, RecordEntry
 from voxflow.errors import ConfigError, SipStateError, VoxflowError
 from voxflow.media.dtmf import DtmfSource
 from voxflow.protocol import Session
+from voxflow.server.outbound import NoRouteError, parse_call_request
 from voxflow.server.recorder import CallRecorder
 
 if TYPE_CHECKING:
@@ -312,6 +316,31 @@ def create_admin_app(app: VoxflowApp, *, token: str | None = None) -> Starlette:
         runner.hangup("hung up from the admin API")
         return JSONResponse({"call_id": call_id}, status_code=202)
 
+    async def place_call(request: Request) -> Response:
+        accepted = [f"Bearer {t}".encode() for t in (token, app.settings.api_token) if t]
+        given = request.headers.get("authorization", "").encode()
+        if not accepted:
+            return _error(403, "outbound calls are off: configure admin_token or api_token")
+        # Every configured token is compared, so the answer time does not tell which one matched.
+        if not sum(hmac.compare_digest(given, expected) for expected in accepted):
+            return JSONResponse({"error": "missing or wrong token: send 'Authorization: "
+                                          "Bearer <token>'"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        flow_id = request.path_params["flow_id"]
+        if flow_id != app.flow_id:
+            return _error(404, f"unknown AI flow {flow_id!r}")
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            wanted = parse_call_request(body)
+            placed = app.dial(wanted.to_phone_number)
+        except NoRouteError as exc:
+            return _error(400, f"the AI flow has no phone number/trunk to call from: {exc}")
+        except (ValueError, VoxflowError) as exc:
+            return _error(400, str(exc))
+        return JSONResponse(placed.as_json(), status_code=201)
+
     async def dashboard(request: Request) -> Response:
         return FileResponse(DASHBOARD_DIR / "index.html")
 
@@ -324,6 +353,7 @@ def create_admin_app(app: VoxflowApp, *, token: str | None = None) -> Starlette:
         Route("/api/simulated-calls", start_simulated, methods=["POST"]),
         Route("/api/calls/{call_id}/dtmf", inject_dtmf, methods=["POST"]),
         Route("/api/calls/{call_id}/hangup", hangup, methods=["POST"]),
+        Route("/v3/ai-flows/{flow_id}/call", place_call, methods=["POST"]),
         Mount("/static", StaticFiles(directory=DASHBOARD_DIR), name="static"),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_BearerToken, token=token)])

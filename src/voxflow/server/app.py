@@ -26,12 +26,18 @@ from voxflow.dispatch import (
 from voxflow.engine.records import CallRecordStore
 from voxflow.engine.session import CallSession, SessionConfig
 from voxflow.errors import SipStateError
-from voxflow.lines.sip import LineCall, SipLine
-from voxflow.protocol import Action
+from voxflow.lines.sip import DEFAULT_RING_TIMEOUT, DialError, DialOutcome, LineCall, SipLine
+from voxflow.protocol import Action, Session
 from voxflow.sdk.loading import load_assistant
 from voxflow.server.admin import EngineMetrics, MeteredRecorder
 from voxflow.server.config import ServeSettings
 from voxflow.server.identity import build_session
+from voxflow.server.outbound import (
+    DEFAULT_FLOW_ID,
+    OutboundCall,
+    dial_uri,
+    outbound_session,
+)
 from voxflow.server.prompts import PromptMaker
 from voxflow.server.recorder import CallRecorder
 from voxflow.server.runner import CallRunner
@@ -98,8 +104,14 @@ class VoxflowApp:
         *,
         dispatcher: Dispatcher | None = None,
         records: CallRecordStore | None = None,
+        flow_id: str = DEFAULT_FLOW_ID,
+        phone_number: str | None = None,
+        ring_timeout: float = DEFAULT_RING_TIMEOUT,
     ) -> None:
         self.settings = settings
+        self.flow_id = flow_id
+        """The AI flow id the outbound-call API answers to."""
+        self.ring_timeout = ring_timeout
         self.line = SipLine(settings.line_config())
         self.records = records if records is not None else CallRecordStore(
             Path(settings.records) if settings.records else None
@@ -130,6 +142,11 @@ class VoxflowApp:
         self._transfer_domain = settings.transfer_domain or (
             f"{trunk.host}:{trunk.port}" if trunk else None
         )
+        self._from_user = (trunk.user or trunk.username) if trunk else None
+        self.phone_number = phone_number or self._from_user or settings.sip_user
+        """Our number: the caller of the calls we place."""
+        self.outbound: dict[str, OutboundCall] = {}
+        """Calls placed since start, by session id (their outcome once known)."""
 
     async def start(self) -> None:
         """Open the SIP line and start answering calls."""
@@ -185,6 +202,12 @@ class VoxflowApp:
             account_id=self.settings.account_id,
             plus=self.settings.number_plus,
         )
+        log.info("call %s answered: session %s from %s to %s", call.call_id, session.id,
+                 session.from_phone_number, session.to_phone_number)
+        await self._serve(call, session)
+
+    async def _serve(self, call: LineCall, session: Session) -> None:
+        """Run an answered SIP call (either direction) until its session is over."""
         runner = CallRunner(
             call,
             CallSession(session, config=self.session_config,
@@ -194,10 +217,9 @@ class VoxflowApp:
             recorder=self.recorder,
             transfer_uri=lambda target, c: transfer_uri(target, c, self._transfer_domain),
             end_drain_s=self.settings.webhook_timeout + 1.0,
+            bridge_dial=self._bridge_dial,
         )
         self.calls[session.id] = runner
-        log.info("call %s answered: session %s from %s to %s", call.call_id, session.id,
-                 session.from_phone_number, session.to_phone_number)
         try:
             await runner.run()
         except Exception:  # a bug in one call must not take the engine down
@@ -205,6 +227,65 @@ class VoxflowApp:
             call.hangup()
         finally:
             self.calls.pop(session.id, None)
+
+    async def _bridge_dial(self, uri: str, call: LineCall, ring_timeout: float | None) -> LineCall:
+        """The second leg of a bridged transfer, shown with the original caller's number."""
+        return await self.line.dial(uri, caller=call.caller or self._from_user,
+                                    ring_timeout=ring_timeout or self.ring_timeout)
+
+    # -- outbound calls --------------------------------------------------------------------------
+
+    def dial(self, number: str, *, ring_timeout: float | None = None) -> OutboundCall:
+        """Place a call to ``number`` and run the assistant on it once answered.
+
+        Returns at once (the session id is known before anyone answers); the outcome follows
+        on the returned :class:`OutboundCall` and in the call record. ValueError for a
+        malformed number, :class:`~voxflow.server.outbound.NoRouteError` without a route.
+        """
+        uri = dial_uri(number, self._transfer_domain)
+        dialled = number if not number.startswith(("sip:", "sips:")) else (
+            uri.partition(":")[2].partition("@")[0])
+        session = outbound_session(our_number=self.phone_number, dialled=dialled,
+                                   account_id=self.settings.account_id,
+                                   plus=self.settings.number_plus)
+        outbound = OutboundCall(session, uri)
+        self.outbound[session.id] = outbound
+        task = asyncio.create_task(
+            self._run_outbound(outbound, self.ring_timeout if ring_timeout is None
+                               else ring_timeout), name=f"dial-{session.id}")
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        log.info("dialling %s (%s): session %s", number, uri, session.id)
+        return outbound
+
+    async def _run_outbound(self, outbound: OutboundCall, ring_timeout: float) -> None:
+        session = outbound.session
+        try:
+            call = await self.line.dial(outbound.target_uri, caller=self._from_user,
+                                        ring_timeout=ring_timeout)
+        except DialError as error:
+            log.info("call to %s %s (session %s)", outbound.target_uri, error, session.id)
+            outbound.settle(error.outcome, error.reason, error.status)
+            self._record_failed_dial(outbound)
+            outbound.finish()
+            return
+        outbound.settle(DialOutcome.ANSWERED, "answered")
+        try:
+            await self._serve(call, session)
+        finally:
+            outbound.finish()
+
+    def _record_failed_dial(self, outbound: OutboundCall) -> None:
+        """A call record for an attempt nobody answered: the outcome is its end reason."""
+        session = outbound.session
+        self.records.start_call(session.id, from_number=session.from_phone_number,
+                                to_number=session.to_phone_number,
+                                direction=session.direction.value, transport="sip")
+        self.recorder.line(session.id, "dial_result", {
+            "outcome": str(outbound.outcome), "status": outbound.status,
+            "reason": outbound.detail, "uri": outbound.target_uri})
+        self.records.end_call(session.id, f"{outbound.outcome}: {outbound.detail}",
+                              ended_at=time.time())
 
     # -- simulated calls (admin API) ------------------------------------------------------------
 

@@ -143,6 +143,29 @@ def replay(
     raise typer.Exit(code)
 
 
+@app.command()
+def dial(
+    number: str = typer.Argument(..., help="The number (or SIP URI) to call."),
+    admin: str = typer.Option("http://127.0.0.1:8089", envvar="VOXFLOW_ADMIN_URL",
+                              help="The running engine's admin API (its admin_listen)."),
+    token: str = typer.Option(..., envvar="VOXFLOW_ADMIN_TOKEN",
+                              help="The engine's admin_token or api_token."),
+    flow: str = typer.Option("default", help="The AI flow id the engine answers to."),
+    billing_device: str = typer.Option("e0", help="billingDevice sent with the request."),
+) -> None:
+    """Have a running engine call NUMBER and run its assistant on the call."""
+    from voxflow.errors import OutboundCallError
+    from voxflow.sdk.outbound import call_sync
+
+    console = Console()
+    try:
+        placed = call_sync(flow, number, billing_device, token, base_url=admin)
+    except (OutboundCallError, ValueError) as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"calling {number}: session {placed.session_id}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
