@@ -53,8 +53,14 @@ def _executions(output: bytes) -> int:
     return int(counts[-1]) if counts else 0
 
 
-def run_target(target: str, seconds: float, workdir: Path, *, log: Path | None = None) -> Result:
-    """Fuzz one target for ``seconds`` (wall clock, restarting after crashes)."""
+def run_target(
+    target: str, seconds: float, workdir: Path, *, log: Path | None = None, seed: int | None = None
+) -> Result:
+    """Fuzz one target for ``seconds`` (wall clock, restarting after crashes).
+
+    ``seed`` fixes libFuzzer's random sequence: a short run then tries a prefix of the same
+    inputs every time, so CI fails only on a bug that run can reproduce, not on a lucky draw.
+    """
     sys.path.insert(0, str(FUZZ_DIR))
     try:
         from seeds import write_dictionary, write_seeds
@@ -83,6 +89,8 @@ def run_target(target: str, seconds: float, workdir: Path, *, log: Path | None =
         ]
         if dictionary is not None:
             command.append(f"-dict={dictionary}")
+        if seed is not None:
+            command.append(f"-seed={seed}")
         done = subprocess.run(command, capture_output=True, cwd=FUZZ_DIR, check=False)
         output = done.stdout + done.stderr
         if log is not None:

@@ -1,5 +1,7 @@
 """Inputs the fuzzers found, each kept as a test of the bug it exposed."""
 
+import contextlib
+
 import pytest
 from sip_harness import OFFER_SDP, SipHarness, request_text
 
@@ -106,3 +108,22 @@ def test_a_487_after_cancel_still_ends_the_call_at_once() -> None:
     h.ua.hangup(call_id, h.now)
     h.send(bytes(Response.for_request(invite, 487, to_tag="far")), ("192.0.2.10", 5070))
     assert h.ua.call_count == 0
+
+
+@pytest.mark.parametrize("signal", ["²", "¹", "٣٣٣"])
+def test_info_signal_of_unicode_digits_is_a_parse_error_or_a_key(signal: str) -> None:
+    # was: "²".isdigit() is True but int("²") raises ValueError, which escaped the parser
+    try:
+        report = parse_sip_info_dtmf("application/dtmf", signal)
+    except DtmfParseError:
+        return
+    assert report.key in set("0123456789*#ABCD")
+
+
+@pytest.mark.parametrize("field", ["m=audio 4000 RTP/AVP ²\r\n", "m=audio ⁴⁰⁰⁰ RTP/AVP 0\r\n",
+                                   "m=audio 4000 RTP/AVP 0\r\na=rtpmap:¹ PCMU/8000\r\n"])
+def test_sdp_with_unicode_superscript_digits_never_raises_valueerror(field: str) -> None:
+    # same trap as above in the SDP parser: isdigit() accepts superscripts int() refuses
+    text = "v=0\r\nc=IN IP4 192.0.2.1\r\n" + field
+    with contextlib.suppress(SdpError):  # refusing is fine; anything else escaping is the bug
+        SessionDescription.parse(text.encode("utf-8"))

@@ -56,13 +56,13 @@ class MediaDescription:
         """Payload type → (encoding name, clock rate), static types filled in."""
         mapping: dict[int, tuple[str, int]] = {}
         for fmt in self.formats:
-            if fmt.isdigit() and int(fmt) in _STATIC_PAYLOADS:
+            if fmt.isdecimal() and int(fmt) in _STATIC_PAYLOADS:
                 mapping[int(fmt)] = _STATIC_PAYLOADS[int(fmt)]
         for value in self.attribute_values("rtpmap"):
             pt_text, _, encoding = value.partition(" ")
             name, _, rest = encoding.strip().partition("/")
             clock_text = rest.partition("/")[0]
-            if pt_text.isdigit() and clock_text.isdigit():
+            if pt_text.isdecimal() and clock_text.isdecimal():
                 mapping[int(pt_text)] = (name, int(clock_text))
         return mapping
 
@@ -159,7 +159,7 @@ def _parse_media_line(value: str, number: int) -> MediaDescription:
     if len(parts) < 3:
         raise SdpError(f"SDP line {number}: m= needs '<media> <port> <proto> <formats>'", 400)
     port_text = parts[1].partition("/")[0]
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not port_text.isdecimal() or int(port_text) > 65535:
         raise SdpError(f"SDP line {number}: bad port {parts[1]!r} in m=", 400)
     return MediaDescription(parts[0], int(port_text), parts[2], parts[3:])
 
@@ -259,7 +259,7 @@ def _choose_codec(section: MediaDescription, local: LocalMedia) -> Codec | None:
     offered = section.rtpmap()
     for wanted in local.codecs:
         for fmt in section.formats:
-            if fmt.isdigit() and int(fmt) in offered:
+            if fmt.isdecimal() and int(fmt) in offered:
                 name, clock = offered[int(fmt)]
                 if name.upper() == wanted.upper():
                     return Codec(wanted.upper(), int(fmt), clock)
@@ -269,7 +269,7 @@ def _choose_codec(section: MediaDescription, local: LocalMedia) -> Codec | None:
 def _choose_event(section: MediaDescription, clock: int) -> tuple[Codec | None, str]:
     offered = section.rtpmap()
     for fmt in section.formats:
-        if fmt.isdigit() and int(fmt) in offered:
+        if fmt.isdecimal() and int(fmt) in offered:
             name, rate = offered[int(fmt)]
             if name.lower() == TELEPHONE_EVENT and rate == clock:
                 return Codec(TELEPHONE_EVENT, int(fmt), rate), section.fmtp(int(fmt)) or "0-15"
@@ -369,7 +369,7 @@ def _answer_audio(
 def _describe_formats(section: MediaDescription) -> str:
     mapping = section.rtpmap()
     names = [
-        f"{mapping[int(f)][0]}/{mapping[int(f)][1]}" if f.isdigit() and int(f) in mapping else f
+        f"{mapping[int(f)][0]}/{mapping[int(f)][1]}" if f.isdecimal() and int(f) in mapping else f
         for f in section.formats
     ]
     return ", ".join(names) or "no formats"
@@ -433,5 +433,5 @@ def _names_in_order(section: MediaDescription) -> tuple[str, ...]:
     return tuple(
         mapping[int(f)][0].upper()
         for f in section.formats
-        if f.isdigit() and int(f) in mapping and mapping[int(f)][0].lower() != TELEPHONE_EVENT
+        if f.isdecimal() and int(f) in mapping and mapping[int(f)][0].lower() != TELEPHONE_EVENT
     )

@@ -84,7 +84,7 @@ def _signal(value: str) -> SipInfoDtmf:
         raise DtmfParseError("INFO DTMF signal is empty")
     if token.lower() in _FLASH_TOKENS:
         return SipInfoDtmf(None, True, None)
-    if token.isdigit() and len(token) <= 3:
+    if token.isdecimal() and len(token) <= 3:
         code = int(token)
         if code == FLASH_EVENT_CODE:
             return SipInfoDtmf(None, True, None)
