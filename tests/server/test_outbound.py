@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from peers import HOST, Baresip, Sipp
+from typer.testing import CliRunner
 
 from voxflow.errors import OutboundCallError
 from voxflow.lines.sip import DialOutcome
 from voxflow.sdk import call as sdk_call
 from voxflow.server.admin import AdminServer
 from voxflow.server.app import VoxflowApp
+from voxflow.server.cli import app as cli
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -180,3 +182,23 @@ async def test_bad_token_is_refused_and_places_no_call(
         finally:
             await admin.stop()
         assert app.outbound == {}
+
+
+async def test_voxflow_dial_asks_the_running_engine(
+    make_engine: Callable[..., VoxflowApp], flask_ivr: Any, sip_uas: Callable[[str], Sipp],
+) -> None:
+    trunk = sip_uas("busy")
+    async with make_engine(webhook=flask_ivr.url, transfer_domain=trunk.uri) as app:
+        admin = AdminServer(app, HOST, 0, token="s3cret")
+        await admin.start()
+        try:
+            args = ["dial", DIALLED, "--admin", admin.url, "--token", "s3cret"]
+            result = await asyncio.to_thread(CliRunner().invoke, cli, args)
+            wrong = await asyncio.to_thread(CliRunner().invoke, cli,
+                                            [*args[:-1], "guess"])
+        finally:
+            await admin.stop()
+        assert result.exit_code == 0, result.output
+        (session_id,) = app.outbound
+        assert f"session {session_id}" in result.output
+        assert wrong.exit_code == 1 and "401" in wrong.output
