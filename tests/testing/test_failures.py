@@ -35,14 +35,14 @@ async def test_expectations_are_matched_in_order() -> None:
             await call.expect_speak(contains="sales", timeout=0.2)
 
 
-async def test_say_sends_audio_but_no_user_speak_follows() -> None:
+async def test_a_missing_event_names_the_caller_step_before_it() -> None:
     async with simulate_call("examples.confirm_sdk:assistant") as call:
         await call.expect_speak(contains="confirm")
-        call.say("yes")
+        call.press("9")
         with pytest.raises(AssertionError) as failure:
             await call.expect_event("user_speak", timeout=0.3)
-    assert 'say "yes"' in str(failure.value)
-    assert "no speech recognition in the engine yet" in str(failure.value)
+    assert "dtmf_received" in str(failure.value)
+    assert 'user_speak' in str(failure.value)
 
 
 async def test_a_broken_caller_step_is_reported() -> None:

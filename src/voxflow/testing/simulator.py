@@ -10,8 +10,9 @@ Expectations (``expect_speak``, ``expect_transfer`` …) are matched in order: e
 what happened after the entry the previous one matched, waiting up to its timeout. A failed
 expectation raises ``AssertionError`` showing the whole timeline.
 
-Speech recognition is not in the engine yet: ``say`` sends the caller's voice (espeak) down
-the line, but no ``user_speak`` event follows it.
+``say`` sends the caller's voice (espeak) down the line; the engine's listener recognises it
+(offline, grammar mode: best with words the assistant's prompt offered) and a ``user_speak``
+follows.
 """
 
 from __future__ import annotations
@@ -139,8 +140,8 @@ class SimulatedCall:
             self._steps.put_nowait(functools.partial(self._press, key, method))
 
     def say(self, text: str) -> None:
-        """Speak ``text`` as the caller (espeak audio down the line). The engine has no speech
-        recognition yet, so no ``user_speak`` follows."""
+        """Speak ``text`` as the caller (espeak audio down the line); the engine recognises it
+        and delivers a ``user_speak``."""
         self._steps.put_nowait(lambda: self._say(text))
 
     def hang_up(self) -> None:
@@ -271,8 +272,7 @@ class SimulatedCall:
         synthesis = await self._prompts.tts.speak(text=text, sample_rate=8000)
         samples = synthesis.samples
         self.timeline.add("caller", "say",
-                          f'say "{text}" ({samples.size / 8000:.2f} s audio; no speech '
-                          "recognition in the engine yet, so no user_speak follows)",
+                          f'say "{text}" ({samples.size / 8000:.2f} s audio)',
                           {"text": text})
         if self.sim is not None:
             self.sim.speak(samples)
