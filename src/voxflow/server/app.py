@@ -93,6 +93,7 @@ def _freeze_startup_objects() -> None:
 
 
 _startup_frozen = False
+_OUTBOUND_KEPT = 1000  # placed calls remembered in memory (the API's view of their outcome)
 
 
 class VoxflowApp:
@@ -249,6 +250,9 @@ class VoxflowApp:
                                    account_id=self.settings.account_id,
                                    plus=self.settings.number_plus)
         outbound = OutboundCall(session, uri)
+        if len(self.outbound) >= _OUTBOUND_KEPT:  # finished ones live on in the call records
+            for old in [k for k, v in self.outbound.items() if v.done][: _OUTBOUND_KEPT // 2]:
+                del self.outbound[old]
         self.outbound[session.id] = outbound
         task = asyncio.create_task(
             self._run_outbound(outbound, self.ring_timeout if ring_timeout is None

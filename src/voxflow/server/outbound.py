@@ -113,6 +113,11 @@ class OutboundCall:
         """The call's session id (also the call record's id)."""
         return self.session.id
 
+    @property
+    def done(self) -> bool:
+        """Whether the call is over."""
+        return self._done.is_set()
+
     def settle(self, outcome: DialOutcome, detail: str = "", status: int | None = None) -> None:
         """Note how the attempt ended (answered or why not)."""
         self.outcome, self.detail, self.status = outcome, detail, status
