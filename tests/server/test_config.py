@@ -61,3 +61,16 @@ def test_bad_file_is_named(tmp_path: Path) -> None:
         load_settings(config, environ={})
     with pytest.raises(ConfigError, match="cannot read it"):
         load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_listening_and_transport_settings_reach_every_call(tmp_path: Path) -> None:
+    from voxflow.server.app import VoxflowApp
+
+    quiet = VoxflowApp(load_settings(None, environ={}, overrides={
+        "webhook": "http://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999", "listen": False, "end_of_turn_silence_ms": 400,
+        "records": str(tmp_path / "a.sqlite3")}))
+    assert not quiet.listening.enabled and quiet.listening.end_of_turn_silence_ms == 400
+    assert not quiet.session_config.emit_speech_started  # HTTP webhooks never get it
+    chatty = VoxflowApp(load_settings(None, environ={}, overrides={
+        "websocket": "ws://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999", "records": str(tmp_path / "b.sqlite3")}))
+    assert chatty.listening.enabled and chatty.session_config.emit_speech_started

@@ -32,6 +32,7 @@ from voxflow.sdk.loading import load_assistant
 from voxflow.server.admin import EngineMetrics, MeteredRecorder
 from voxflow.server.config import ServeSettings
 from voxflow.server.identity import build_session
+from voxflow.server.listener import ListenSettings
 from voxflow.server.outbound import (
     DEFAULT_FLOW_ID,
     OutboundCall,
@@ -135,7 +136,10 @@ class VoxflowApp:
         self.session_config = SessionConfig(
             max_consecutive_failures=settings.failure_threshold,
             fallback_text=settings.fallback_text,
+            # user_speech_started exists only in the WebSocket integration (protocol.md §2).
+            emit_speech_started=bool(settings.websocket),
         )
+        self.listening = ListenSettings.from_serve(settings)
         self.calls: dict[str, CallRunner] = {}
         self._runs: set[asyncio.Task[None]] = set()
         self._acceptor: asyncio.Task[None] | None = None
@@ -219,6 +223,7 @@ class VoxflowApp:
             transfer_uri=lambda target, c: transfer_uri(target, c, self._transfer_domain),
             end_drain_s=self.settings.webhook_timeout + 1.0,
             bridge_dial=self._bridge_dial,
+            listening=self.listening,
         )
         self.calls[session.id] = runner
         try:
@@ -316,6 +321,7 @@ class VoxflowApp:
             recorder=self._simulated_recorder,
             transfer_uri=lambda target, _call: target,  # no SIP routing behind this line
             end_drain_s=self.settings.webhook_timeout + 1.0,
+            listening=self.listening,
         )
         self.calls[session.id] = runner
         self.simulated[session.id] = call
