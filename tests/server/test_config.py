@@ -74,3 +74,10 @@ def test_listening_and_transport_settings_reach_every_call(tmp_path: Path) -> No
     chatty = VoxflowApp(load_settings(None, environ={}, overrides={
         "websocket": "ws://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999", "records": str(tmp_path / "b.sqlite3")}))
     assert chatty.listening.enabled and chatty.session_config.emit_speech_started
+
+
+def test_outbound_identity_comes_from_the_environment() -> None:
+    settings = load_settings(None, environ={"VOXFLOW_FLOW_ID": "sales-bot",
+                                            "VOXFLOW_PHONE_NUMBER": "+4921100"},
+                             overrides={"webhook": "http://127.0.0.1:9/"})
+    assert (settings.flow_id, settings.phone_number) == ("sales-bot", "+4921100")

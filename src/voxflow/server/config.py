@@ -83,6 +83,11 @@ class ServeSettings(BaseModel):
     admin_listen: str | None = None
     admin_token: str | None = None
 
+    # Outbound calls (POST /v3/ai-flows/{flow_id}/call): the flow id the API answers to, and our
+    # number as the callee sees it (default: the trunk user, else sip_user).
+    flow_id: str = "default"
+    phone_number: str | None = None
+
     @model_validator(mode="after")
     def _one_assistant(self) -> ServeSettings:
         chosen = [name for name in ("webhook", "assistant", "websocket") if getattr(self, name)]

@@ -15,7 +15,7 @@ log = logging.getLogger("voxflow.serve")
 
 async def serve(settings: ServeSettings) -> None:
     """Start the engine, log one ready line, run until a stop signal, then stop everything."""
-    app = VoxflowApp(settings)
+    app = VoxflowApp(settings, flow_id=settings.flow_id, phone_number=settings.phone_number)
     admin_address = settings.admin_address()
     admin = (None if admin_address is None else
              AdminServer(app, *admin_address, token=settings.admin_token))
