@@ -67,17 +67,19 @@ def test_listening_and_transport_settings_reach_every_call(tmp_path: Path) -> No
     from voxflow.server.app import VoxflowApp
 
     quiet = VoxflowApp(load_settings(None, environ={}, overrides={
-        "webhook": "http://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999", "listen": False, "end_of_turn_silence_ms": 400,
-        "records": str(tmp_path / "a.sqlite3")}))
+        "webhook": "http://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999", "listen": False,
+        "end_of_turn_silence_ms": 400, "records": str(tmp_path / "a.sqlite3")}))
     assert not quiet.listening.enabled and quiet.listening.end_of_turn_silence_ms == 400
     assert not quiet.session_config.emit_speech_started  # HTTP webhooks never get it
     chatty = VoxflowApp(load_settings(None, environ={}, overrides={
-        "websocket": "ws://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999", "records": str(tmp_path / "b.sqlite3")}))
+        "websocket": "ws://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999",
+        "records": str(tmp_path / "b.sqlite3")}))
     assert chatty.listening.enabled and chatty.session_config.emit_speech_started
 
 
 def test_outbound_identity_comes_from_the_environment() -> None:
     settings = load_settings(None, environ={"VOXFLOW_FLOW_ID": "sales-bot",
                                             "VOXFLOW_PHONE_NUMBER": "+4921100"},
-                             overrides={"webhook": "http://127.0.0.1:9/"})
+                             overrides={"webhook": "http://127.0.0.1:9/",
+                                        "sip_listen": "127.0.0.1:5999"})
     assert (settings.flow_id, settings.phone_number) == ("sales-bot", "+4921100")
