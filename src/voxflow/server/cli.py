@@ -67,6 +67,8 @@ def serve(
     admin_listen: str | None = typer.Option(
         None, help="Admin API and dashboard address, HOST:PORT (off unless set)."),
     admin_token: str | None = typer.Option(None, help="Bearer token the admin API requires."),
+    stream_listen: str | None = typer.Option(
+        None, help="Media-stream (WebSocket) call address, HOST:PORT (off unless set)."),
     log_level: str = typer.Option("INFO", help="Logging level."),
 ) -> None:
     """Answer phone calls and connect them to an AI Flow assistant until SIGINT/SIGTERM."""
@@ -83,6 +85,7 @@ def serve(
         "signing_secret": signing_secret, "webhook_timeout": webhook_timeout,
         "transfer_domain": transfer_domain,
         "admin_listen": admin_listen, "admin_token": admin_token,
+        "stream_listen": stream_listen,
     }
     configure_logging(log_level)
     try:
@@ -164,6 +167,46 @@ def dial(
         Console(stderr=True).print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print(f"calling {number}: session {placed.session_id}")
+
+
+@app.command()
+def call(
+    uri: str | None = typer.Argument(
+        None, help="The SIP URI to dial; without it an engine is started in process."),
+    engine: bool = typer.Option(
+        False, "--engine", help="Start an engine in process and dial it (the default)."),
+    assistant: str = typer.Option(SEED_ASSISTANT,
+                                  help="The in-process engine's assistant, module:attribute."),
+    method: str = typer.Option("rfc4733", help="DTMF method to start with: rfc4733, info, "
+                               "inband (m cycles them)."),
+    wav: Path | None = _WAV,
+) -> None:
+    """An interactive terminal softphone: keys send DTMF, s says a sentence, h hangs up."""
+    from typing import cast
+
+    from voxflow.testing.phone_app import METHOD_LABELS, PhoneApp
+    from voxflow.testing.softphone import KeyMethod
+
+    console = Console(stderr=True)
+    if uri is not None and engine:
+        console.print("[red]--engine dials the in-process engine: give no URI with it[/red]")
+        raise typer.Exit(2)
+    if method not in METHOD_LABELS:
+        console.print(f"[red]--method: {method!r} is not rfc4733, info or inband[/red]")
+        raise typer.Exit(2)
+    loaded = None
+    if uri is None:
+        try:
+            loaded = load_assistant(assistant)
+        except ConfigError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    phone = PhoneApp(uri, assistant=loaded, assistant_label=assistant, wav=wav,
+                     method=cast(KeyMethod, method))  # checked against the labels above
+    phone.run()
+    if phone.wav_written is not None:
+        Console().print(f"call audio (stereo: caller left, far end right): {phone.wav_written}",
+                        soft_wrap=True)
 
 
 def main() -> None:
