@@ -1,8 +1,16 @@
 """``VoxflowApp``: the running engine — SIP line, assistant dispatch, TTS, call records.
 
 It answers every call on the line, gives each a :class:`~voxflow.server.runner.CallRunner` and
-routes the assistant's answers to the right one. ``stop`` hangs up live calls, waits until their
-``session_end`` has been handed over, and flushes the call records.
+routes the assistant's answers to the right one. With ``stream_listen`` set it also serves the
+media-stream line (Media Streams WebSocket, :class:`StreamServer`), whose calls take the same
+path. ``stop`` hangs up live calls, waits until their ``session_end`` has been handed over, and
+flushes the call records.
+
+Barge-in on media streams: the session cuts a prompt by no longer giving the line audio, so the
+stream line runs with ``clear_on_source_stop``: whenever the audio stops right after audio it
+sends ``clear`` and the bridge drops what it still buffers. The runner stays line-agnostic
+(no cut hook), and the price is that a prompt's natural end may lose up to one 20 ms chunk still
+in the bridge's buffer, which is the trailing silence of synthesized speech.
 """
 
 from __future__ import annotations
@@ -11,9 +19,12 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
+
+import uvicorn
 
 from voxflow.dispatch import (
     DeliveryResult,
@@ -25,8 +36,11 @@ from voxflow.dispatch import (
 )
 from voxflow.engine.records import CallRecordStore
 from voxflow.engine.session import CallSession, SessionConfig
-from voxflow.errors import SipStateError
+from voxflow.errors import ConfigError, SipStateError, VoxflowError
+from voxflow.lines.calls import Call
 from voxflow.lines.sip import DEFAULT_RING_TIMEOUT, DialError, DialOutcome, LineCall, SipLine
+from voxflow.lines.stream import StreamLine, StreamLineConfig
+from voxflow.lines.stream_protocol import StreamError
 from voxflow.protocol import Action, Session
 from voxflow.sdk.loading import load_assistant
 from voxflow.server.admin import EngineMetrics, MeteredRecorder
@@ -41,7 +55,7 @@ from voxflow.server.outbound import (
 )
 from voxflow.server.prompts import PromptMaker
 from voxflow.server.recorder import CallRecorder
-from voxflow.server.runner import CallRunner
+from voxflow.server.runner import BridgeDial, CallRunner, TransferUri
 from voxflow.speech import TtsRegistry, TtsService, TtsSettings
 
 if TYPE_CHECKING:
@@ -66,17 +80,28 @@ def make_dispatcher(settings: ServeSettings) -> Dispatcher:
                                timeout_s=settings.webhook_timeout)
 
 
-def transfer_uri(target: str, call: LineCall, domain: str | None) -> str:
+def transfer_uri(target: str, call: Call, domain: str | None) -> str:
     """Where a transfer to ``target`` goes: a SIP URI as given, else ``sip:NUMBER@DOMAIN``.
 
     Decision: without a configured transfer domain (or trunk) the number is sent to the
-    caller's own signalling address, i.e. the PBX or trunk the call came from routes it.
+    caller's own signalling address, i.e. the PBX or trunk the call came from routes it; a call
+    without one (not on the SIP line) gets the target as given.
     """
     if target.startswith(("sip:", "sips:")):
         return target
     number = target.removeprefix("tel:")
-    host = domain or f"{call.remote_address[0]}:{call.remote_address[1]}"
+    if domain:
+        host = domain
+    elif isinstance(call, LineCall):
+        host = f"{call.remote_address[0]}:{call.remote_address[1]}"
+    else:
+        return target
     return f"sip:{number}@{host}"
+
+
+def _target_as_given(target: str, _call: Call) -> str:
+    """Where a media-stream call would be transferred to: nowhere to route it, so as given."""
+    return target
 
 
 def _freeze_startup_objects() -> None:
@@ -94,6 +119,77 @@ def _freeze_startup_objects() -> None:
 
 
 _startup_frozen = False
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: ``voxflow serve`` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+    def install_signal_handlers(self) -> None:
+        """Older uvicorn releases install their handlers here instead."""
+
+
+class StreamServer:
+    """The media-stream line's WebSocket route under uvicorn, in the engine's event loop."""
+
+    def __init__(self, line: StreamLine, host: str, port: int, path: str) -> None:
+        self._asgi = line.asgi_app(path)
+        self._host = host
+        self._port = port
+        self._path = path
+        self._server: _EmbeddedServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.address: tuple[str, int] | None = None
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL bridges connect to, e.g. ``ws://127.0.0.1:8090/media-stream``."""
+        assert self.address is not None, "start() first"
+        host, port = self.address
+        return f"ws://{f'[{host}]' if ':' in host else host}:{port}{self._path}"
+
+    async def start(self) -> None:
+        """Bind (a port in use is a ConfigError naming stream_listen) and start serving."""
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"stream_listen {self._host}:{self._port}: cannot listen "
+                              f"({exc.strerror})") from None
+        self.address = sock.getsockname()[:2]
+        server = _EmbeddedServer(uvicorn.Config(self._asgi, log_level="warning",
+                                                lifespan="off", access_log=False))
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="voxflow-streams")
+        deadline = time.monotonic() + 5.0
+        while not server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise VoxflowError("media-stream server stopped while starting")
+            if time.monotonic() > deadline:
+                raise VoxflowError("media-stream server did not start within 5 s")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Stop serving; a bridge that does not close its socket within 5 s is cut off."""
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
+        except TimeoutError:
+            self._server.force_exit = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._server = None
+        self._task = None
 _OUTBOUND_KEPT = 1000  # placed calls remembered in memory (the API's view of their outcome)
 
 
@@ -140,6 +236,17 @@ class VoxflowApp:
             emit_speech_started=bool(settings.websocket),
         )
         self.listening = ListenSettings.from_serve(settings)
+        stream_address = settings.stream_address()
+        self.stream_line: StreamLine | None = None
+        """The media-stream line, when ``stream_listen`` is set."""
+        self.stream_server: StreamServer | None = None
+        if stream_address is not None:
+            # A cut prompt becomes `clear` (see the module docstring).
+            self.stream_line = StreamLine(StreamLineConfig(clear_on_source_stop=True))
+            self.stream_server = StreamServer(self.stream_line, *stream_address,
+                                              settings.stream_path)
+        self._stream_recorder = MeteredRecorder(self.records, "stream", self.metrics)
+        self._stream_acceptor: asyncio.Task[None] | None = None
         self.calls: dict[str, CallRunner] = {}
         self._runs: set[asyncio.Task[None]] = set()
         self._acceptor: asyncio.Task[None] | None = None
@@ -158,11 +265,16 @@ class VoxflowApp:
         _freeze_startup_objects()
         await self.line.start()
         self._acceptor = asyncio.create_task(self._accept(), name="voxflow-accept")
+        if self.stream_server is not None and self.stream_line is not None:
+            await self.stream_server.start()
+            self._stream_acceptor = asyncio.create_task(
+                self._accept_streams(self.stream_line), name="voxflow-accept-streams")
 
     @property
     def ready_line(self) -> str:
         """The one line logged when calls can come in."""
         return f"voxflow ready: {self.line.uri}, assistant {self.settings.assistant_label}"
+
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Hang up live calls, hand over their session_end, close everything, flush records."""
@@ -177,6 +289,13 @@ class VoxflowApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._acceptor
         await self.line.stop()
+        if self._stream_acceptor is not None:
+            self._stream_acceptor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stream_acceptor
+        if self.stream_line is not None and self.stream_server is not None:
+            await self.stream_line.stop()
+            await self.stream_server.stop()
         await self.dispatch.aclose()
         await asyncio.to_thread(self.records.close)
 
@@ -199,11 +318,21 @@ class VoxflowApp:
             self._runs.add(task)
             task.add_done_callback(self._runs.discard)
 
-    async def _run_call(self, call: LineCall) -> None:
+    async def _accept_streams(self, line: StreamLine) -> None:
+        while True:
+            try:
+                call = await line.next_call()
+            except StreamError:
+                return  # the line stopped
+            task = asyncio.create_task(self._run_call(call), name=f"call-{call.call_id}")
+            self._runs.add(task)
+            task.add_done_callback(self._runs.discard)
+
+    async def _run_call(self, call: Call) -> None:
         session = build_session(
             caller=call.caller,
             callee=call.callee,
-            asserted_identity=call.asserted_identity,
+            asserted_identity=call.asserted_identity if isinstance(call, LineCall) else None,
             account_id=self.settings.account_id,
             plus=self.settings.number_plus,
         )
@@ -211,18 +340,31 @@ class VoxflowApp:
                  session.from_phone_number, session.to_phone_number)
         await self._serve(call, session)
 
-    async def _serve(self, call: LineCall, session: Session) -> None:
-        """Run an answered SIP call (either direction) until its session is over."""
+    async def _serve(self, call: Call, session: Session) -> None:
+        """Run an answered call (SIP, either direction, or a media stream) until its session is
+        over."""
+        # A stream cannot transfer: its transfer() fails with the line's reason, reported to
+        # the assistant as transfer_failed; there is nothing to route or bridge.
+        recorder: CallRecorder = self._stream_recorder
+        route: TransferUri = _target_as_given
+        bridge_dial: BridgeDial | None = None
+        if isinstance(call, LineCall):
+            sip_call = call
+
+            def sip_route(target: str, _call: Call) -> str:
+                return transfer_uri(target, sip_call, self._transfer_domain)
+
+            recorder, route, bridge_dial = self.recorder, sip_route, self._bridge_dial
         runner = CallRunner(
             call,
             CallSession(session, config=self.session_config,
                         wall_offset=time.time() - time.monotonic()),
             dispatch=self.dispatch,
             prompts=self.prompts,
-            recorder=self.recorder,
-            transfer_uri=lambda target, c: transfer_uri(target, c, self._transfer_domain),
+            recorder=recorder,
+            transfer_uri=route,
             end_drain_s=self.settings.webhook_timeout + 1.0,
-            bridge_dial=self._bridge_dial,
+            bridge_dial=bridge_dial,
             listening=self.listening,
         )
         self.calls[session.id] = runner

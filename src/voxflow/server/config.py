@@ -88,6 +88,11 @@ class ServeSettings(BaseModel):
     flow_id: str = "default"
     phone_number: str | None = None
 
+    # Media-stream calls: a WebSocket endpoint carriers and SIP-to-WebSocket bridges stream
+    # calls to (Media Streams protocol); off unless set, e.g. "0.0.0.0:8090".
+    stream_listen: str | None = None
+    stream_path: str = Field(default="/media-stream", pattern=r"^/")
+
     @model_validator(mode="after")
     def _one_assistant(self) -> ServeSettings:
         chosen = [name for name in ("webhook", "assistant", "websocket") if getattr(self, name)]
@@ -122,6 +127,12 @@ class ServeSettings(BaseModel):
         if not self.admin_listen:
             return None
         return split_host_port(self.admin_listen, "admin_listen")
+
+    def stream_address(self) -> tuple[str, int] | None:
+        """Where the media-stream WebSocket listens, or None when it is off."""
+        if not self.stream_listen:
+            return None
+        return split_host_port(self.stream_listen, "stream_listen")
 
     def _trunk(self) -> TrunkSettings | None:
         if not (self.trunk_host or self.trunk_registrar):
@@ -211,4 +222,5 @@ def load_settings(
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     settings.line_config()  # address and port problems surface now, not at the first call
     settings.admin_address()
+    settings.stream_address()
     return settings

@@ -31,7 +31,7 @@ from voxflow.engine.commands import (
 from voxflow.engine.playback import Samples
 from voxflow.engine.session import CallSession
 from voxflow.errors import VoxflowError
-from voxflow.lines.calls import TransferOutcome
+from voxflow.lines.calls import Call, TransferOutcome
 from voxflow.lines.sip import DialError, LineCall
 from voxflow.protocol import Action, Event, SpeakAction
 from voxflow.server.listener import CallListener, ListenSettings, shared_stt_registry
@@ -42,8 +42,8 @@ from voxflow.speech.stt import SttRegistry
 
 log = logging.getLogger(__name__)
 
-TransferUri = Callable[[str, LineCall], str]
-"""``(target number, call)`` → the SIP URI the caller is referred to."""
+TransferUri = Callable[[str, Call], str]
+"""``(target number, call)`` → where the call is transferred to (a SIP URI on the SIP line)."""
 
 BridgeDial = Callable[[str, LineCall, "float | None"], Awaitable[LineCall]]
 """``(SIP URI, caller's call, ring timeout)`` → the answered second leg of a bridged transfer
@@ -61,11 +61,12 @@ _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ER
 
 
 class CallRunner:
-    """Runs one answered call until it is over and ``session_end`` has been handed over."""
+    """Runs one answered call (any line's :class:`~voxflow.lines.calls.Call`) until it is over
+    and ``session_end`` has been handed over."""
 
     def __init__(
         self,
-        call: LineCall,
+        call: Call,
         session: CallSession,
         *,
         dispatch: SessionDispatch,
@@ -154,7 +155,7 @@ class CallRunner:
     async def _read_keys(self) -> None:
         async for press in self.call.presses():
             if self.bridge is not None:  # transferred: the key is for the other party now
-                self.bridge.forward_key(self.call, press.key)
+                self.bridge.forward_key(self._line_call, press.key)
                 continue
             self._recorder.line(
                 self.session_id, "key", {"digit": press.key, "source": str(press.source)}
@@ -247,7 +248,7 @@ class CallRunner:
         self._recorder.line(self.session_id, "transfer", {"target_phone_number": command.target,
                                                           "uri": uri})
         outcome = await self.call.transfer(uri, max_wait=float(command.timeout_s or 30))
-        if self._bridge_dial is not None and refer_refused(self.call, outcome):
+        if self._bridge_dial is not None and refer_refused(self._line_call, outcome):
             outcome = await self._bridged(uri, outcome, command.timeout_s)
         status = "" if outcome.status is None else f"{outcome.status} "
         detail = f"to {command.target} ({uri}): {status}{outcome.reason}".strip()
@@ -263,15 +264,21 @@ class CallRunner:
         why = f"REFER refused ({refused.status} {refused.reason})"
         self._recorder.line(self.session_id, "transfer_bridge", {"uri": uri, "reason": why})
         try:
-            other = await self._bridge_dial(uri, self.call, timeout_s)
+            other = await self._bridge_dial(uri, self._line_call, timeout_s)
         except DialError as error:
             return TransferOutcome(False, error.status, f"{why}; bridged call {error}")
         if self.call.end is not None:
             other.hangup()
             return TransferOutcome(False, None, f"{why}; the caller hung up before the answer")
-        self.bridge = Bridge(self.call, other)
+        self.bridge = Bridge(self._line_call, other)
         self._spawn(self.bridge.run())
         return TransferOutcome(True, 200, f"bridged ({why})")
+
+    @property
+    def _line_call(self) -> LineCall:
+        """The call as a SIP call: only SIP calls are given ``bridge_dial``, so only they reach
+        the REFER and bridging paths that use this."""
+        return cast(LineCall, self.call)
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

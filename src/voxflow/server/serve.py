@@ -28,6 +28,8 @@ async def serve(settings: ServeSettings) -> None:
         if admin is not None:
             await admin.start()
             log.info("voxflow admin: dashboard and API on %s/", admin.url)
+        if app.stream_server is not None:
+            log.info("voxflow media streams: %s", app.stream_server.url)
         log.info("%s", app.ready_line)
         await stop.wait()
         log.info("voxflow stopping: hanging up %d live call(s)", len(app.calls))
