@@ -66,6 +66,17 @@ async def test_method_switch_info_press_and_hang_up(tmp_path: Path) -> None:
             line == "voxflow heard key 9 via sip_info" for line in lines))
         assert "you pressed 9 (sent by SIP INFO)" in lines
         assert "voxflow → assistant: dtmf_received 9" in lines
+        # s opens the sentence input: typed digits are text there, not DTMF.
+        await pilot.press("s", *"press 2", "enter")
+        lines = await _until(pilot, app, "the spoken sentence", lambda lines: any(
+            line.startswith('you say: "press 2"') for line in lines))
+        assert not any(line.startswith("you pressed 2") for line in lines)
+        # The speech goes out as the caller's audio (queued, sent frame by frame).
+        assert app.call is not None
+        deadline = time.monotonic() + 5.0
+        while max(int(abs(f.astype(int)).max()) for f in app.call.sent) < 1000:
+            assert time.monotonic() < deadline, "the sentence's audio was never sent"
+            await pilot.pause(0.05)
         await pilot.press("h")
         lines = await _until(pilot, app, "the hang-up", lambda lines: any(
             line.startswith("call ended by local") for line in lines))

@@ -248,8 +248,9 @@ class PhoneApp(App[None]):
 
     def _meter_tick(self) -> None:
         call = self.call
-        heard = call.heard[-_METER_FRAMES:] if call is not None else []
-        sent = call.sent[-_METER_FRAMES:] if call is not None else []
+        live = call is not None and call.live  # an ended call shows silence, not its last frame
+        heard = call.heard[-_METER_FRAMES:] if call is not None and live else []
+        sent = call.sent[-_METER_FRAMES:] if call is not None and live else []
         far, near = level_dbfs(list(heard)), level_dbfs(list(sent))
         self.query_one("#meter", Static).update(
             f"far end {meter_bar(far)} {far:6.1f} dBFS\n"
