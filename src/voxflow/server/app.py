@@ -34,7 +34,7 @@ from voxflow.dispatch import (
     WebhookDispatcher,
     WebSocketDispatcher,
 )
-from voxflow.engine.records import CallRecordStore
+from voxflow.engine.records import MASK, CallRecordStore
 from voxflow.engine.session import CallSession, SessionConfig
 from voxflow.errors import ConfigError, SipStateError, VoxflowError
 from voxflow.lines.calls import Call
@@ -119,6 +119,18 @@ def _freeze_startup_objects() -> None:
 
 
 _startup_frozen = False
+
+
+class _MaskKeyLog(logging.Filter):
+    """``mask_digits_in_records``: the line's "key X via SOURCE" log line loses its digit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == _KEY_LOG and isinstance(record.args, tuple) and len(record.args) == 3:
+            record.args = (record.args[0], MASK, record.args[2])
+        return True
+
+
+_KEY_LOG = "call %s: key %s via %s"  # as voxflow.lines.sip logs each key press
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -217,6 +229,9 @@ class VoxflowApp:
         self.metrics = EngineMetrics()
         self.recorder: CallRecorder = MeteredRecorder(self.records, "sip", self.metrics)
         self._simulated_recorder = MeteredRecorder(self.records, "simulated", self.metrics)
+        for recorder in (self.recorder, self._simulated_recorder):
+            recorder.mask_digits = settings.mask_digits_in_records
+        self._key_log_mask = _MaskKeyLog() if settings.mask_digits_in_records else None
         self.simulated: dict[str, SimLineCall] = {}
         """The live calls of the in-process simulated line (admin dashboard), by session id."""
         self.prompts = PromptMaker(TtsService(TtsRegistry.from_settings(TtsSettings(
@@ -263,6 +278,8 @@ class VoxflowApp:
     async def start(self) -> None:
         """Open the SIP line and start answering calls."""
         _freeze_startup_objects()
+        if self._key_log_mask is not None:
+            logging.getLogger("voxflow.lines.sip").addFilter(self._key_log_mask)
         await self.line.start()
         self._acceptor = asyncio.create_task(self._accept(), name="voxflow-accept")
         if self.stream_server is not None and self.stream_line is not None:
@@ -275,6 +292,16 @@ class VoxflowApp:
         """The one line logged when calls can come in."""
         return f"voxflow ready: {self.line.uri}, assistant {self.settings.assistant_label}"
 
+    def refuse_new_calls(self) -> None:
+        """Shutting down: every new INVITE is answered 503 from now on; live calls go on."""
+        self.line.policy = lambda call: 503
+
+    async def wait_calls_ended(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for every live call to end by itself; True if they did."""
+        if self._runs:
+            _, pending = await asyncio.wait(set(self._runs), timeout=timeout_s)
+            return not pending
+        return True
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Hang up live calls, hand over their session_end, close everything, flush records."""
@@ -298,6 +325,8 @@ class VoxflowApp:
             await self.stream_server.stop()
         await self.dispatch.aclose()
         await asyncio.to_thread(self.records.close)
+        if self._key_log_mask is not None:
+            logging.getLogger("voxflow.lines.sip").removeFilter(self._key_log_mask)
 
     async def __aenter__(self) -> VoxflowApp:
         await self.start()

@@ -93,6 +93,13 @@ class ServeSettings(BaseModel):
     stream_listen: str | None = None
     stream_path: str = Field(default="/media-stream", pattern=r"^/")
 
+    # On SIGTERM/SIGINT: new calls get 503 at once, live calls may finish for this many seconds,
+    # then they are hung up (their session_end still delivered and recorded).
+    shutdown_grace: float = Field(default=10.0, ge=0)
+    # The engine only sees keys, not what they mean: when set, every key press is stored masked
+    # ("***") in the call records (a PIN line), since nothing on the wire marks a digit secret.
+    mask_digits_in_records: bool = False
+
     @model_validator(mode="after")
     def _one_assistant(self) -> ServeSettings:
         chosen = [name for name in ("webhook", "assistant", "websocket") if getattr(self, name)]

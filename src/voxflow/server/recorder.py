@@ -14,6 +14,9 @@ from voxflow.protocol import Action, BaseEvent, Session, to_wire
 class CallRecorder:
     """Writes one engine's calls to a :class:`CallRecordStore` (or nowhere when it is None)."""
 
+    mask_digits = False
+    """Store every key press masked (``mask_digits_in_records``): keys and dtmf_received."""
+
     def __init__(self, store: CallRecordStore | None, transport: str) -> None:
         self.store = store
         self.transport = transport
@@ -36,7 +39,9 @@ class CallRecorder:
         if self.store is not None:
             wire = to_wire(event)
             wire.pop("session", None)  # the same on every event; the call row has it
-            self.store.add_entry(event.session.id, EntryKind.EVENT, str(wire["type"]), wire)
+            secret = self.mask_digits and wire["type"] == "dtmf_received"
+            self.store.add_entry(event.session.id, EntryKind.EVENT, str(wire["type"]), wire,
+                                 secret=secret)
 
     def actions(self, session_id: str, actions: Sequence[Action]) -> None:
         """Actions the assistant returned, in order."""
@@ -69,7 +74,8 @@ class CallRecorder:
     def line(self, session_id: str, what: str, payload: Mapping[str, Any] | None = None) -> None:
         """A fact from the phone line (key press, transfer outcome, hang-up)."""
         if self.store is not None:
-            self.store.add_entry(session_id, EntryKind.LINE, what, payload)
+            secret = self.mask_digits and what == "key"
+            self.store.add_entry(session_id, EntryKind.LINE, what, payload, secret=secret)
 
     def call_ended(self, session_id: str, reason: str) -> None:
         """Close the record."""

@@ -32,6 +32,17 @@ async def serve(settings: ServeSettings) -> None:
             log.info("voxflow media streams: %s", app.stream_server.url)
         log.info("%s", app.ready_line)
         await stop.wait()
+        stop.clear()
+        app.refuse_new_calls()
+        if app.calls and settings.shutdown_grace > 0:
+            log.info("voxflow stopping: refusing new calls; %d live call(s) may finish within "
+                     "%g s", len(app.calls), settings.shutdown_grace)
+            # A second signal ends the grace period early.
+            again = asyncio.create_task(stop.wait())
+            idle = asyncio.create_task(app.wait_calls_ended(settings.shutdown_grace))
+            await asyncio.wait({again, idle}, return_when=asyncio.FIRST_COMPLETED)
+            again.cancel()
+            idle.cancel()
         log.info("voxflow stopping: hanging up %d live call(s)", len(app.calls))
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
