@@ -6,11 +6,13 @@ media-stream line (Media Streams WebSocket, :class:`StreamServer`), whose calls 
 path. ``stop`` hangs up live calls, waits until their ``session_end`` has been handed over, and
 flushes the call records.
 
-Barge-in on media streams: the session cuts a prompt by no longer giving the line audio, so the
-stream line runs with ``clear_on_source_stop``: whenever the audio stops right after audio it
-sends ``clear`` and the bridge drops what it still buffers. The runner stays line-agnostic
-(no cut hook), and the price is that a prompt's natural end may lose up to one 20 ms chunk still
-in the bridge's buffer, which is the trailing silence of synthesized speech.
+Barge-in on media streams: a cut prompt must also leave the bridge's buffer, so the engine
+calls :meth:`~voxflow.lines.stream.StreamCall.stop_playback` (``clear``). Not
+``clear_on_source_stop``: after a key the next prompt is often ready within one 20 ms tick, the
+audio never stops, and no ``clear`` would be sent. The cut is recognised by its
+``assistant_speech_ended``: a natural end is delivered while the line pulls a frame, a cut
+(key, ``barge_in``, speech, a hangup dropping prompts) from outside any pull
+(:class:`_ClearOnCut`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import gc
 import logging
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,11 +40,13 @@ from voxflow.dispatch import (
 from voxflow.engine.records import MASK, CallRecordStore
 from voxflow.engine.session import CallSession, SessionConfig
 from voxflow.errors import ConfigError, SipStateError, VoxflowError
-from voxflow.lines.calls import Call
+from voxflow.lines.calls import AudioSource, Call, CallEnd, Int16Array, KeyPress, TransferOutcome
 from voxflow.lines.sip import DEFAULT_RING_TIMEOUT, DialError, DialOutcome, LineCall, SipLine
-from voxflow.lines.stream import StreamLine, StreamLineConfig
+from voxflow.lines.stream import StreamCall, StreamLine
 from voxflow.lines.stream_protocol import StreamError
-from voxflow.protocol import Action, Session
+from voxflow.protocol import Action, AssistantSpeechEndedEvent, Session
+from voxflow.protocol.events import BaseEvent
+from voxflow.rtp.leg import InboundFrame
 from voxflow.sdk.loading import load_assistant
 from voxflow.server.admin import EngineMetrics, MeteredRecorder
 from voxflow.server.config import ServeSettings
@@ -142,6 +147,98 @@ class _EmbeddedServer(uvicorn.Server):
 
     def install_signal_handlers(self) -> None:
         """Older uvicorn releases install their handlers here instead."""
+
+
+class _ClearOnCut:
+    """A stream call as its runner sees it: audio pulls are tracked, so that a prompt the
+    session cuts (see the module docstring) is also dropped from the bridge (``clear``)."""
+
+    def __init__(self, stream: StreamCall) -> None:
+        self.stream = stream
+        self._pulling = False
+
+    @property
+    def call_id(self) -> str:
+        """The stream's call id."""
+        return self.stream.call_id
+
+    @property
+    def caller(self) -> str | None:
+        """From the stream's custom parameters."""
+        return self.stream.caller
+
+    @property
+    def callee(self) -> str | None:
+        """From the stream's custom parameters."""
+        return self.stream.callee
+
+    @property
+    def end(self) -> CallEnd | None:
+        """How the call ended, or None while it is live."""
+        return self.stream.end
+
+    async def wait_ended(self) -> CallEnd:
+        """Wait until the call is over."""
+        return await self.stream.wait_ended()
+
+    def presses(self) -> AsyncIterator[KeyPress]:
+        """Key presses in order, each once."""
+        return self.stream.presses()
+
+    def frames(self) -> AsyncIterator[InboundFrame]:
+        """The caller's audio."""
+        return self.stream.frames()
+
+    def set_audio_source(self, source: AudioSource | None) -> None:
+        """Play from ``source``, noting while it runs."""
+        if source is None:
+            self.stream.set_audio_source(None)
+            return
+
+        def pull() -> Int16Array | None:
+            self._pulling = True
+            try:
+                return source()
+            finally:
+                self._pulling = False
+
+        self.stream.set_audio_source(pull)
+
+    def play(self, samples: Int16Array) -> None:
+        """Play ``samples`` once."""
+        self.stream.play(samples)
+
+    def send_dtmf(self, key: str, duration_ms: float = 100.0) -> None:
+        """Not possible on a stream (raises saying so)."""
+        self.stream.send_dtmf(key, duration_ms)
+
+    def hangup(self) -> None:
+        """End the call and close its socket."""
+        self.stream.hangup()
+
+    async def transfer(self, target: str, max_wait: float = 10.0) -> TransferOutcome:
+        """Fails with the line's reason."""
+        return await self.stream.transfer(target, max_wait)
+
+    def speech_ended(self) -> None:
+        """The session ended a prompt: outside a pull that was a cut, so ``clear``."""
+        if not self._pulling:
+            self.stream.stop_playback()
+
+
+class _CutRecorder(MeteredRecorder):
+    """A stream call's recorder, which also passes each ``assistant_speech_ended`` on."""
+
+    def __init__(self, store: CallRecordStore, metrics: EngineMetrics,
+                 call: _ClearOnCut) -> None:
+        super().__init__(store, "stream", metrics)
+        self._call = call
+
+    def event(self, event: BaseEvent) -> None:
+        """Record the event; a speech end may be a cut."""
+        super().event(event)
+        if isinstance(event, AssistantSpeechEndedEvent):
+            self._call.speech_ended()
 
 
 class StreamServer:
@@ -256,8 +353,7 @@ class VoxflowApp:
         """The media-stream line, when ``stream_listen`` is set."""
         self.stream_server: StreamServer | None = None
         if stream_address is not None:
-            # A cut prompt becomes `clear` (see the module docstring).
-            self.stream_line = StreamLine(StreamLineConfig(clear_on_source_stop=True))
+            self.stream_line = StreamLine()
             self.stream_server = StreamServer(self.stream_line, *stream_address,
                                               settings.stream_path)
         self._stream_recorder = MeteredRecorder(self.records, "stream", self.metrics)
@@ -353,7 +449,8 @@ class VoxflowApp:
                 call = await line.next_call()
             except StreamError:
                 return  # the line stopped
-            task = asyncio.create_task(self._run_call(call), name=f"call-{call.call_id}")
+            task = asyncio.create_task(self._run_call(_ClearOnCut(call)),
+                                       name=f"call-{call.call_id}")
             self._runs.add(task)
             task.add_done_callback(self._runs.discard)
 
@@ -375,6 +472,8 @@ class VoxflowApp:
         # A stream cannot transfer: its transfer() fails with the line's reason, reported to
         # the assistant as transfer_failed; there is nothing to route or bridge.
         recorder: CallRecorder = self._stream_recorder
+        if isinstance(call, _ClearOnCut):
+            recorder = _CutRecorder(self.records, self.metrics, call)
         route: TransferUri = _target_as_given
         bridge_dial: BridgeDial | None = None
         if isinstance(call, LineCall):
