@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from voxflow.dispatch.answers import excerpt, judge_body
-from voxflow.dispatch.http11 import (
-    Http11Pool,
-    HttpConnectError,
-    HttpResponseTooLargeError,
-    HttpTransportError,
-)
 from voxflow.dispatch.result import DeliveryOutcome, DeliveryResult
 from voxflow.errors import ConfigError
 from voxflow.protocol import Event, to_wire
@@ -40,23 +35,17 @@ class _ConnectFailedError(Exception):
         self.attempts = attempts
 
 
-def _proxy_for(scheme: str, host: str) -> bool:
-    """Whether the environment names a proxy for this URL (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY)."""
+def _env_proxy(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for this URL (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY).
+
+    Looked up once here rather than by aiohttp's ``trust_env``, which reads ``~/.netrc`` in a
+    thread on every request and ignores ALL_PROXY.
+    """
     proxies = urllib.request.getproxies_environment()
-    if scheme not in proxies and "all" not in proxies:
-        return False
-    return not urllib.request.proxy_bypass(host)
-
-
-def _httpx_client(timeout_s: float, max_connections: int, verify_tls: bool) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout_s),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        verify=verify_tls,
-        follow_redirects=False,
-    )
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
 
 
 def encode_event(event: Event) -> bytes:
@@ -65,19 +54,20 @@ def encode_event(event: Event) -> bytes:
 
 
 def _describe_transport_error(exc: Exception) -> str:
-    # httpx messages are sometimes empty ("ConnectError('')"); the class name still says a lot.
+    # Some client messages are empty; the class name still says a lot.
     return str(exc) or type(exc).__name__
 
 
 class WebhookDispatcher:
     """POST each event to ``url`` and read the actions from the response.
 
-    One pool of at most ``max_connections`` keep-alive connections (TLS verified by default)
-    serves all calls: the lean :class:`~voxflow.dispatch.http11.Http11Pool`, or httpx when a
-    ``client`` is passed in or the environment names a proxy for the URL.
+    One pooled aiohttp session of at most ``max_connections`` keep-alive connections (TLS
+    verified by default; a proxy named by the environment is used) serves all calls; a
+    ``client`` session passed in is used as it is and not closed here.
     The whole delivery, retries included, must finish within ``timeout_s``. Only failures to
     connect are retried (``connect_retries`` more times): once a request may have reached the
     assistant it is never sent twice, since the assistant may already have acted on it.
+    Redirects are not followed and a response body is read only up to ``max_response_bytes``.
     """
 
     def __init__(
@@ -92,7 +82,7 @@ class WebhookDispatcher:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         verify_tls: bool = True,
         max_connections: int = 100,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         parts = urlsplit(url)
@@ -106,29 +96,38 @@ class WebhookDispatcher:
             raise ConfigError(f"webhook max_connections must be >= 1, got {max_connections}")
         if api_token is not None and not (api_token.isascii() and api_token.isprintable()):
             raise ConfigError("webhook api_token must be printable ASCII (it is sent as a header)")
+        proxy = _env_proxy(parts.scheme, parts.hostname or "")
+        proxy_parts = urlsplit(proxy or "")
+        if proxy is not None and proxy_parts.scheme not in ("http", "https"):
+            raise ConfigError(f"webhook proxy {proxy!r} from the environment must be http(s)://")
         self.url = url
         self.timeout_s = timeout_s
+        self._proxy = proxy  # credentials in it become Proxy-Authorization (aiohttp does it)
         self._api_token = api_token
         self._signing_secret = signing_secret or None
         self._connect_retries = connect_retries
         self._retry_backoff_s = retry_backoff_s
         self._max_response_bytes = max_response_bytes
+        self._verify_tls = verify_tls
+        self._max_connections = max_connections
         self._clock = clock
         self._owns_client = client is None
         self._client = client
-        self._pool: Http11Pool | None = None
-        if client is None and _proxy_for(parts.scheme, parts.hostname or ""):
-            # Proxies (from the environment, as httpx reads them) only go through httpx.
-            client = self._client = _httpx_client(timeout_s, max_connections, verify_tls)
-        if client is None:
-            secure = parts.scheme == "https"
-            context = httpx.create_ssl_context(verify=verify_tls) if secure else None
-            self._pool = Http11Pool(
-                url,
-                max_connections=max_connections,
-                max_response_bytes=max_response_bytes,
-                ssl_context=context,
+
+    def _session(self) -> aiohttp.ClientSession:
+        # Made on first use: an aiohttp session belongs to the running event loop.
+        if self._client is None:
+            self._client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections,
+                    ssl=ssl.create_default_context() if self._verify_tls else False,
+                ),
+                # A backstop per attempt; deliver() holds the whole delivery to timeout_s.
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                headers={"User-Agent": "voxflow"},
+                cookie_jar=aiohttp.DummyCookieJar(),  # webhook answers set no session state
             )
+        return self._client
 
     def _headers(self, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -139,25 +138,26 @@ class WebhookDispatcher:
         return headers
 
     async def _post_once(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        if self._pool is not None:
-            try:
-                response = await self._pool.post(body, headers)
-            except HttpResponseTooLargeError as exc:
-                raise _TooLargeError(str(exc)) from exc
-            return response.status, response.body
-        assert self._client is not None
-        async with self._client.stream("POST", self.url, content=body, headers=headers) as reply:
-            declared = reply.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self._max_response_bytes:
+        async with self._session().post(
+            self.url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            proxy=self._proxy,
+        ) as reply:
+            declared = reply.content_length
+            if declared is not None and declared > self._max_response_bytes:
+                reply.close()  # the rest of the body is never read: the connection is not reused
                 raise _TooLargeError(f"declared {declared} bytes")
             chunks: list[bytes] = []
             size = 0
-            async for chunk in reply.aiter_bytes():
+            async for chunk in reply.content.iter_any():
                 size += len(chunk)
                 if size > self._max_response_bytes:
+                    reply.close()
                     raise _TooLargeError(f"more than {self._max_response_bytes} bytes")
                 chunks.append(chunk)
-            return reply.status_code, b"".join(chunks)
+            return reply.status, b"".join(chunks)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, int]:
         attempt = 0
@@ -165,7 +165,7 @@ class WebhookDispatcher:
             attempt += 1
             try:
                 status, payload = await self._post_once(body, headers)
-            except (httpx.ConnectError, HttpConnectError) as exc:
+            except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS handshake, proxy
                 if attempt > self._connect_retries:
                     raise _ConnectFailedError(exc, attempt) from exc
                 await asyncio.sleep(self._retry_backoff_s * 2 ** (attempt - 1))
@@ -191,7 +191,7 @@ class WebhookDispatcher:
         try:
             async with asyncio.timeout(self.timeout_s):
                 status, payload, attempts = await self._post(body, self._headers(body))
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:  # aiohttp's own timeouts are TimeoutErrors too
             return failure(
                 DeliveryOutcome.TIMEOUT,
                 f"webhook {self.url} did not answer {event.type} within {self.timeout_s:g} s",
@@ -209,7 +209,7 @@ class WebhookDispatcher:
                 f"webhook {self.url} answered {event.type} with a body over the "
                 f"{self._max_response_bytes}-byte limit ({exc})",
             )
-        except (httpx.TransportError, HttpTransportError) as exc:
+        except aiohttp.ClientError as exc:
             return failure(
                 DeliveryOutcome.CONNECT_ERROR,
                 f"connection to webhook {self.url} failed after the request was sent "
@@ -240,8 +240,7 @@ class WebhookDispatcher:
         """Nothing is held per session over HTTP."""
 
     async def aclose(self) -> None:
-        """Close the pooled client (unless it was passed in by the caller)."""
-        if self._pool is not None:
-            await self._pool.aclose()
+        """Close the pooled session (unless it was passed in by the caller)."""
         if self._owns_client and self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
+            self._client = None
