@@ -71,11 +71,12 @@ def _watched_engine(*args: Any, **kwargs: Any
     return started
 
 
-def run_step(calls: int, procs: int, presses: int, workdir: Path) -> dict[str, Any]:
+def run_step(calls: int, procs: int, presses: int, workdir: Path,
+             engine_log: Path | None = None) -> dict[str, Any]:
     """One step of the ramp: event_latency's run plus memory and a verdict."""
     event_latency.start_engine = _watched_engine
     try:
-        row: dict[str, Any] = dict(event_latency.run(calls, procs, presses, workdir))
+        row: dict[str, Any] = dict(event_latency.run(calls, procs, presses, workdir, engine_log))
     except RuntimeError as error:
         row = {"calls": calls, "error": str(error)}
     finally:
@@ -95,6 +96,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=DEFAULT_RAMP)
     parser.add_argument("--presses", type=int, default=8, help="keys per call")
     parser.add_argument("--fleet-procs", type=int, default=2, help="caller processes")
+    parser.add_argument("--engine-log", type=Path, help="append the engine's stderr here")
     parser.add_argument("--keep-going", action="store_true",
                         help="run every step even after one failed")
     args = parser.parse_args()
@@ -102,7 +104,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for calls in args.calls:
-            row = run_step(calls, args.fleet_procs, args.presses, Path(tmp))
+            row = run_step(calls, args.fleet_procs, args.presses, Path(tmp), args.engine_log)
             rows.append(row)
             print(f"  {calls} calls: {'ok' if row['ok'] else 'FAILED'}", flush=True)
             if not row["ok"] and not args.keep_going:
