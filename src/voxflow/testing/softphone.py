@@ -36,7 +36,7 @@ from voxflow.lines.sip_transport import SipTransport
 from voxflow.media.dtmf import generate_tone
 from voxflow.rtp.leg import FRAME_SAMPLES, LegMedia, MediaLeg
 from voxflow.sip.config import SipConfig
-from voxflow.sip.events import CallAnswered, CallEnded, Event
+from voxflow.sip.events import CallAnswered, CallEnded, Event, IncomingCall
 from voxflow.sip.headers import Address, Headers
 from voxflow.sip.message import Request, Response, parse_message
 from voxflow.sip.useragent import UserAgent
@@ -346,6 +346,11 @@ class Softphone:
         return self._sip.command(action)
 
     def _on_event(self, event: Event) -> None:
+        if isinstance(event, IncomingCall):
+            # This phone only dials out: a call to it is refused at once, as by a busy handset,
+            # instead of ringing until the caller's ring timeout.
+            self._command(lambda ua, now: ua.reject(event.call_id, 486, now))
+            return
         call = self.calls.get(getattr(event, "call_id", ""))
         if call is None:
             return
