@@ -22,6 +22,7 @@ from voxflow.protocol.signing import sign
 TOKEN_HEADER = "X-API-TOKEN"
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
+_IDLE_KEEPALIVE_S = 1.0
 
 
 class _TooLargeError(Exception):
@@ -120,6 +121,10 @@ class WebhookDispatcher:
             self._client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=self._max_connections,
+                    # Give idle connections up well before servers do (uvicorn 5 s, gunicorn 2 s):
+                    # reusing one the server is closing at that moment fails the POST after it
+                    # was sent, which is not retried, and the event (even session_end) is lost.
+                    keepalive_timeout=_IDLE_KEEPALIVE_S,
                     ssl=ssl.create_default_context() if self._verify_tls else False,
                 ),
                 # A backstop per attempt; deliver() holds the whole delivery to timeout_s.
