@@ -1,5 +1,8 @@
+import json
 import logging
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +159,41 @@ def test_unwritable_location_is_logged_not_raised(
 def test_default_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_records_path() == tmp_path / "voxflow" / "calls.sqlite3"
+
+
+DISK_FULL_SCRIPT = """
+import json, logging, os, resource, signal, sys
+from voxflow.engine.records import CallRecordStore, EntryKind
+
+logging.basicConfig(level=logging.ERROR)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails (EFBIG), not the process
+path = sys.argv[1]
+store = CallRecordStore(path, flush_interval_s=0.01, retry_interval_s=0.05)
+store.start_call("before")
+assert store.flush()
+largest = max(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (largest + 16384, hard))  # the disk is now "full"
+store.start_call("during")
+for index in range(200):  # about 400 KB of entries: far past what fits
+    store.add_entry("during", EntryKind.EVENT, "dtmf_received", {"pad": "x" * 2000, "i": index})
+written_while_full = store.flush(timeout_s=1.0)
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # space is freed
+written_after = store.flush(timeout_s=10.0)
+print(json.dumps({"while_full": written_while_full, "after": written_after,
+                  "entries": len(store.timeline("during"))}))
+store.close()
+"""
+
+
+def test_disk_full_keeps_records_in_memory_and_writes_them_later(tmp_path: Path) -> None:
+    # A real "disk full": the writer process may not grow any file past a size limit
+    # (RLIMIT_FSIZE), so SQLite's writes fail as on a full file system.
+    script = tmp_path / "disk_full.py"
+    script.write_text(DISK_FULL_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "calls.sqlite3")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"while_full": False, "after": True, "entries": 200}
+    assert "call records: cannot write" in done.stderr
