@@ -23,18 +23,14 @@ the engine's objects directly, without locks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
-import socket
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -45,9 +41,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxflow.dispatch import DeliveryResult
 from voxflow.engine.records import CallRecordStore, CallSummary, RecordEntry
-from voxflow.errors import ConfigError, SipStateError, VoxflowError
+from voxflow.errors import SipStateError, VoxflowError
 from voxflow.media.dtmf import DtmfSource
 from voxflow.protocol import Session
+from voxflow.server.embedded import EmbeddedServer
 from voxflow.server.outbound import NoRouteError, parse_call_request
 from voxflow.server.recorder import CallRecorder
 
@@ -386,73 +383,11 @@ async def _json_body(request: Request) -> dict[str, Any] | Response:
 # -- serving ---------------------------------------------------------------------------------------
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: ``voxflow serve`` owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-    def install_signal_handlers(self) -> None:
-        """Older uvicorn releases install their handlers here instead."""
-
-
-class AdminServer:
+class AdminServer(EmbeddedServer):
     """The admin app under uvicorn on ``host:port`` (0 = any free port) in the running loop."""
 
     def __init__(self, app: VoxflowApp, host: str, port: int, *,
                  token: str | None = None) -> None:
-        self._asgi = create_admin_app(app, token=token)
-        self._host = host
-        self._port = port
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.address: tuple[str, int] | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:8089``."""
-        assert self.address is not None, "start() first"
-        host, port = self.address
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
-
-    async def start(self) -> None:
-        """Bind (errors such as a port in use surface here) and start serving."""
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"admin_listen {self._host}:{self._port}: cannot listen "
-                               f"({exc.strerror})") from None
-        self.address = sock.getsockname()[:2]
-        config = uvicorn.Config(self._asgi, log_level="warning", lifespan="off",
-                                access_log=False)
-        self._server = _EmbeddedServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="voxflow-admin")
-        deadline = time.monotonic() + 5.0
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # raises what stopped it
-                raise VoxflowError("admin server stopped while starting")
-            if time.monotonic() > deadline:
-                raise VoxflowError("admin server did not start within 5 s")
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        """Stop serving (open dashboard connections are closed)."""
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
-        except TimeoutError:
-            self._server.force_exit = True
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._server = None
-        self._task = None
+        super().__init__(create_admin_app(app, token=token), host, port,
+                         setting="admin_listen", label="admin server")
 

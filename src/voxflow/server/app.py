@@ -21,13 +21,10 @@ import asyncio
 import contextlib
 import gc
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-
-import uvicorn
+from typing import TYPE_CHECKING, cast
 
 from voxflow.dispatch import (
     DeliveryResult,
@@ -39,7 +36,7 @@ from voxflow.dispatch import (
 )
 from voxflow.engine.records import MASK, CallRecordStore
 from voxflow.engine.session import CallSession, SessionConfig
-from voxflow.errors import ConfigError, SipStateError, VoxflowError
+from voxflow.errors import SipStateError
 from voxflow.lines.calls import AudioSource, Call, CallEnd, Int16Array, KeyPress, TransferOutcome
 from voxflow.lines.sip import DEFAULT_RING_TIMEOUT, DialError, DialOutcome, LineCall, SipLine
 from voxflow.lines.stream import StreamCall, StreamLine
@@ -50,6 +47,7 @@ from voxflow.rtp.leg import InboundFrame
 from voxflow.sdk.loading import load_assistant
 from voxflow.server.admin import EngineMetrics, MeteredRecorder
 from voxflow.server.config import ServeSettings
+from voxflow.server.embedded import EmbeddedServer
 from voxflow.server.identity import build_session
 from voxflow.server.listener import ListenSettings
 from voxflow.server.outbound import (
@@ -136,17 +134,6 @@ class _MaskKeyLog(logging.Filter):
 
 
 _KEY_LOG = "call %s: key %s via %s"  # as voxflow.lines.sip logs each key press
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: ``voxflow serve`` owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-    def install_signal_handlers(self) -> None:
-        """Older uvicorn releases install their handlers here instead."""
 
 
 class _ClearOnCut:
@@ -241,64 +228,12 @@ class _CutRecorder(MeteredRecorder):
             self._call.speech_ended()
 
 
-class StreamServer:
+class StreamServer(EmbeddedServer):
     """The media-stream line's WebSocket route under uvicorn, in the engine's event loop."""
 
     def __init__(self, line: StreamLine, host: str, port: int, path: str) -> None:
-        self._asgi = line.asgi_app(path)
-        self._host = host
-        self._port = port
-        self._path = path
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.address: tuple[str, int] | None = None
-
-    @property
-    def url(self) -> str:
-        """The WebSocket URL bridges connect to, e.g. ``ws://127.0.0.1:8090/media-stream``."""
-        assert self.address is not None, "start() first"
-        host, port = self.address
-        return f"ws://{f'[{host}]' if ':' in host else host}:{port}{self._path}"
-
-    async def start(self) -> None:
-        """Bind (a port in use is a ConfigError naming stream_listen) and start serving."""
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"stream_listen {self._host}:{self._port}: cannot listen "
-                              f"({exc.strerror})") from None
-        self.address = sock.getsockname()[:2]
-        server = _EmbeddedServer(uvicorn.Config(self._asgi, log_level="warning",
-                                                lifespan="off", access_log=False))
-        self._server = server
-        self._task = asyncio.create_task(server.serve(sockets=[sock]), name="voxflow-streams")
-        deadline = time.monotonic() + 5.0
-        while not server.started:
-            if self._task.done():
-                self._task.result()  # raises what stopped it
-                raise VoxflowError("media-stream server stopped while starting")
-            if time.monotonic() > deadline:
-                raise VoxflowError("media-stream server did not start within 5 s")
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        """Stop serving; a bridge that does not close its socket within 5 s is cut off."""
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
-        except TimeoutError:
-            self._server.force_exit = True
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._server = None
-        self._task = None
+        super().__init__(line.asgi_app(path), host, port, setting="stream_listen",
+                         label="media-stream server", scheme="ws", path=path)
 _OUTBOUND_KEPT = 1000  # placed calls remembered in memory (the API's view of their outcome)
 
 
