@@ -24,6 +24,7 @@ __all__ = [
     "AudioSource",
     "Call",
     "CallEnd",
+    "CallStreams",
     "Int16Array",
     "ItemStream",
     "KeyPress",
@@ -155,3 +156,34 @@ if TYPE_CHECKING:  # mypy proves both lines' calls offer the Call surface
 
     def _both_lines_offer_calls(sip: LineCall, stream: StreamCall) -> tuple[Call, Call]:
         return sip, stream
+
+
+class CallStreams:
+    """What every line's call shares: its key presses, inbound frames, and how it ended."""
+
+    def __init__(self) -> None:
+        self._presses: ItemStream[KeyPress] = ItemStream()
+        self._frames: ItemStream[InboundFrame] | None = None  # made when a reader asks
+        self._ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
+
+    @property
+    def end(self) -> CallEnd | None:
+        """How the call ended, or None while it is live."""
+        return self._ended.result() if self._ended.done() else None
+
+    async def wait_ended(self) -> CallEnd:
+        """Wait until the call is over."""
+        return await asyncio.shield(self._ended)
+
+    def presses(self) -> AsyncIterator[KeyPress]:
+        """Key presses in order (each press once); ends when the call ends. One reader only."""
+        return self._presses.__aiter__()
+
+    def _close_streams(self, end: CallEnd) -> None:
+        """Settle how the call ended (the first report wins) and end both streams."""
+        if not self._ended.done():
+            self._ended.set_result(end)
+        self._presses.close()
+        if self._frames is not None:
+            self._frames.close()
+

@@ -33,7 +33,14 @@ from typing import TypeVar
 import numpy as np
 
 from voxflow.errors import RtpError, SipStateError, VoxflowError
-from voxflow.lines.calls import AudioSource, CallEnd, Int16Array, KeyPress, TransferOutcome
+from voxflow.lines.calls import (
+    AudioSource,
+    CallEnd,
+    CallStreams,
+    Int16Array,
+    KeyPress,
+    TransferOutcome,
+)
 from voxflow.lines.calls import ItemStream as _Stream
 from voxflow.lines.config import SipLineConfig
 from voxflow.lines.rtp_transport import RtpPortAllocator
@@ -229,10 +236,11 @@ class _CallMedia:
         return samples.astype(np.int16, copy=False)
 
 
-class LineCall:
+class LineCall(CallStreams):
     """One phone call on the line, as the engine sees it."""
 
     def __init__(self, line: SipLine, incoming: IncomingCall) -> None:
+        super().__init__()
         self._line = line
         self.call_id = incoming.call_id
         self.caller = incoming.from_number
@@ -244,9 +252,6 @@ class LineCall:
         self.media: NegotiatedMedia | None = None
         self.confirmed = False
         self._media: _CallMedia | None = None
-        self._presses: _Stream[KeyPress] = _Stream()
-        self._frames: _Stream[InboundFrame] | None = None
-        self._ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
         self._transfer: asyncio.Future[TransferOutcome] | None = None
         self.transfer_progress: list[tuple[int, str]] = []
         self.key_log: list[KeyPress] = []
@@ -265,19 +270,6 @@ class LineCall:
     def answered(self) -> bool:
         """Whether we answered (media is set up)."""
         return self._media is not None
-
-    @property
-    def end(self) -> CallEnd | None:
-        """How the call ended, or None while it is live."""
-        return self._ended.result() if self._ended.done() else None
-
-    async def wait_ended(self) -> CallEnd:
-        """Wait until the call is over."""
-        return await asyncio.shield(self._ended)
-
-    def presses(self) -> AsyncIterator[KeyPress]:
-        """Key presses in order (each press once); ends when the call ends. One reader only."""
-        return self._presses.__aiter__()
 
     def frames(self) -> AsyncIterator[InboundFrame]:
         """Decoded inbound 20 ms frames (8 kHz int16, ``lost`` flag) from now on; ends with the
@@ -386,11 +378,7 @@ class LineCall:
             future.set_result(TransferOutcome(True, event.status, event.reason))
 
     def _finish(self, end: CallEnd) -> None:
-        if not self._ended.done():
-            self._ended.set_result(end)
-        self._presses.close()
-        if self._frames is not None:
-            self._frames.close()
+        self._close_streams(end)
         if self._transfer is not None and not self._transfer.done():
             self._transfer.set_result(TransferOutcome(False, None, f"call ended: {end.reason}"))
 

@@ -70,6 +70,7 @@ from voxflow.errors import ConfigError
 from voxflow.lines.calls import (
     AudioSource,
     CallEnd,
+    CallStreams,
     Int16Array,
     ItemStream,
     KeyPress,
@@ -207,7 +208,7 @@ class _Batch:
     digits: list[list[str]]  # digits[i] came before frames[i]; the last list after them all
 
 
-class StreamCall:
+class StreamCall(CallStreams):
     """One call on the media-stream line, as the engine sees it."""
 
     def __init__(
@@ -217,6 +218,7 @@ class StreamCall:
         connection: MediaStreamConnection,
         outbox: _Outbox,
     ) -> None:
+        super().__init__()
         self._line = line
         self.stream_sid = started.stream_sid
         self.call_id = started.call_sid or started.stream_sid
@@ -237,9 +239,6 @@ class StreamCall:
         self._echo_keys: set[str] = set()
         self._inbound: deque[InboundFrame | str] = deque()
         self._queued_frames = 0
-        self._presses: ItemStream[KeyPress] = ItemStream()
-        self._frames: ItemStream[InboundFrame] | None = None
-        self._ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
         self._source: AudioSource | None = None
         self._playing = False
         self._marks: dict[str, asyncio.Event] = {}
@@ -252,19 +251,6 @@ class StreamCall:
         return f"<StreamCall {self.call_id} from {self.caller} to {self.callee}>"
 
     # -- what the call delivers -----------------------------------------------------------------
-
-    @property
-    def end(self) -> CallEnd | None:
-        """How the call ended, or None while it is live."""
-        return self._ended.result() if self._ended.done() else None
-
-    async def wait_ended(self) -> CallEnd:
-        """Wait until the call is over."""
-        return await asyncio.shield(self._ended)
-
-    def presses(self) -> AsyncIterator[KeyPress]:
-        """Key presses in order (each press once); ends when the call ends. One reader only."""
-        return self._presses.__aiter__()
 
     def frames(self) -> AsyncIterator[InboundFrame]:
         """Decoded inbound 20 ms frames (8 kHz int16, ``lost`` for missing chunks) from now on,
@@ -451,11 +437,7 @@ class StreamCall:
         return samples.astype(np.int16, copy=False)
 
     def _finish(self, end: CallEnd) -> None:
-        if not self._ended.done():
-            self._ended.set_result(end)
-        self._presses.close()
-        if self._frames is not None:
-            self._frames.close()
+        self._close_streams(end)
 
 
 def _parameter(parameters: dict[str, str], names: tuple[str, ...]) -> str | None:

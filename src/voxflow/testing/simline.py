@@ -22,6 +22,7 @@ from voxflow.errors import SipStateError
 from voxflow.lines.calls import (
     AudioSource,
     CallEnd,
+    CallStreams,
     Int16Array,
     ItemStream,
     KeyPress,
@@ -41,7 +42,7 @@ LineHook = Callable[[str, dict[str, str]], None]
 ``("dtmf_out", {"key": …})``."""
 
 
-class SimLineCall:
+class SimLineCall(CallStreams):
     """One simulated, already answered call; see the module docstring."""
 
     def __init__(
@@ -55,6 +56,7 @@ class SimLineCall:
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
+        super().__init__()
         self.call_id = f"sim-{uuid.uuid4().hex[:12]}"
         self.caller = caller
         self.callee = callee
@@ -65,29 +67,13 @@ class SimLineCall:
         self.played: list[Int16Array] = []
         self.transfers: list[str] = []
         self._on_line = on_line
-        self._presses: ItemStream[KeyPress] = ItemStream()
-        self._frames: ItemStream[InboundFrame] | None = None
         self._voice: list[Int16Array] = []
         self._source: AudioSource | None = None
-        self._ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
         self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(),
                                                                name=f"simline-{self.call_id}")
         self._credit = 0.0
 
     # -- the Call surface the engine drives -----------------------------------------------------
-
-    @property
-    def end(self) -> CallEnd | None:
-        """How the call ended, or None while it is live."""
-        return self._ended.result() if self._ended.done() else None
-
-    async def wait_ended(self) -> CallEnd:
-        """Wait until the call is over."""
-        return await asyncio.shield(self._ended)
-
-    def presses(self) -> AsyncIterator[KeyPress]:
-        """Key presses in order; ends when the call ends. One reader only."""
-        return self._presses.__aiter__()
 
     def frames(self) -> AsyncIterator[InboundFrame]:
         """The caller's audio as 20 ms frames (silence between utterances is not sent)."""
@@ -156,11 +142,7 @@ class SimLineCall:
             self._on_line(what, detail)
 
     def _finish(self, end: CallEnd) -> None:
-        if not self._ended.done():
-            self._ended.set_result(end)
-        self._presses.close()
-        if self._frames is not None:
-            self._frames.close()
+        self._close_streams(end)
 
     async def _tick_loop(self) -> None:
         deadline = time.monotonic()
