@@ -374,3 +374,28 @@ async def test_concurrent_calls_share_the_detector_but_keep_their_keys_apart() -
             bridge.reader.cancel()
         keys = [[key for key, _ in await asyncio.wait_for(task, 3)] for task in presses]
     assert keys == [["1", "4", "7"], ["2", "5", "8", "0"]]
+
+
+@pytest.mark.parametrize(
+    ("headers", "parameters", "taken"),
+    [
+        ({}, {}, False),
+        ({"X-API-TOKEN": "wrong"}, {"token": "also wrong"}, False),
+        ({"X-API-TOKEN": "s3cret"}, {}, True),  # a bridge that can send headers
+        ({}, {"token": "s3cret"}, True),  # Twilio: a <Parameter> in the start message
+    ],
+)
+async def test_a_configured_token_keeps_strangers_out(
+    headers: dict[str, str], parameters: dict[str, str], taken: bool
+) -> None:
+    line = StreamLine(StreamLineConfig(token="s3cret"))
+    async with serving(line) as url, connect(url, additional_headers=headers) as ws:
+        client = MediaStreamsClient(ws)
+        await client.open(**parameters)
+        if taken:
+            call = await line.next_call(max_wait=3)
+            assert call.stream_sid == "MZ42"
+        else:
+            await asyncio.wait_for(ws.wait_closed(), 3)
+            assert ws.close_code == 1008 and ws.close_reason == "unauthorised"
+            assert line.calls == []

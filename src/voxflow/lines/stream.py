@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import inspect
 import logging
 import time
@@ -132,6 +133,10 @@ class StreamLineConfig:
     start_timeout_s: float = 10.0
     reorder_depth: int = 32
     max_gap_ms: int = 1000
+    token: str | None = None
+    """When set, a stream is taken only if the bridge proves it: header ``X-API-TOKEN`` on the
+    upgrade, or a ``token`` custom parameter in its start message (Twilio's ``<Parameter>``,
+    since its stream URLs carry no query string). Anything else is closed with 1008."""
 
     def __post_init__(self) -> None:
         if self.start_timeout_s <= 0:
@@ -512,6 +517,7 @@ class StreamLine:
     async def serve(self, websocket: WebSocket) -> None:
         """The ASGI WebSocket endpoint: one stream, from accept to close."""
         await websocket.accept()
+        offered_token = websocket.headers.get("x-api-token")
         peer = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
         outbox = _Outbox()
         self._outboxes.add(outbox)
@@ -539,7 +545,8 @@ class StreamLine:
                 if data is None:
                     continue
                 for event in connection.receive(data):
-                    call = await self._on_event(event, call, connection, outbox, peer)
+                    call = await self._on_event(event, call, connection, outbox, peer,
+                                                offered_token)
                 if connection.stopped:
                     end = CallEnd("stream stopped by the bridge", "remote")
                     outbox.close(_CLOSE_NORMAL, "stream stopped")
@@ -573,6 +580,7 @@ class StreamLine:
         connection: MediaStreamConnection,
         outbox: _Outbox,
         peer: str,
+        offered_token: str | None,
     ) -> StreamCall | None:
         label = call.call_id if call is not None else f"from {peer}"
         if isinstance(event, StreamAudio):
@@ -585,6 +593,10 @@ class StreamLine:
             if call is not None:
                 call._mark_played(event.name)
         elif isinstance(event, StreamStarted):
+            if not self._authorised(event, offered_token):
+                log.warning("stream from %s refused: missing or wrong token", peer)
+                outbox.close(_CLOSE_POLICY, "unauthorised")
+                return None
             return await self._admit(event, connection, outbox)
         elif isinstance(event, StreamRejected):
             self.rejected_messages += 1
@@ -615,6 +627,17 @@ class StreamLine:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
         self._answered.put(call)
         return call
+
+    def _authorised(self, started: StreamStarted, offered_token: str | None) -> bool:
+        expected = self.config.token
+        if expected is None:
+            return True
+        offered = [offered_token, started.custom_parameters.get("token")]
+        return any(
+            hmac.compare_digest(candidate.encode(), expected.encode())
+            for candidate in offered
+            if isinstance(candidate, str)
+        )
 
     async def _decide(self, call: StreamCall) -> bool | int:
         if self.policy is None:

@@ -39,7 +39,7 @@ from voxflow.engine.session import CallSession, SessionConfig
 from voxflow.errors import SipStateError
 from voxflow.lines.calls import AudioSource, Call, CallEnd, Int16Array, KeyPress, TransferOutcome
 from voxflow.lines.sip import DEFAULT_RING_TIMEOUT, DialError, DialOutcome, LineCall, SipLine
-from voxflow.lines.stream import StreamCall, StreamLine
+from voxflow.lines.stream import StreamCall, StreamLine, StreamLineConfig
 from voxflow.lines.stream_protocol import StreamError
 from voxflow.protocol import Action, AssistantSpeechEndedEvent, Session
 from voxflow.protocol.events import BaseEvent
@@ -288,7 +288,7 @@ class VoxflowApp:
         """The media-stream line, when ``stream_listen`` is set."""
         self.stream_server: StreamServer | None = None
         if stream_address is not None:
-            self.stream_line = StreamLine()
+            self.stream_line = StreamLine(StreamLineConfig(token=settings.stream_token))
             self.stream_server = StreamServer(self.stream_line, *stream_address,
                                               settings.stream_path)
         self._stream_recorder = MeteredRecorder(self.records, "stream", self.metrics)

@@ -92,6 +92,8 @@ class ServeSettings(BaseModel):
     # calls to (Media Streams protocol); off unless set, e.g. "0.0.0.0:8090".
     stream_listen: str | None = None
     stream_path: str = Field(default="/media-stream", pattern=r"^/")
+    # Bridges must present it (X-API-TOKEN on the upgrade, or a "token" stream parameter).
+    stream_token: str | None = None
 
     # On SIGTERM/SIGINT: new calls get 503 at once, live calls may finish for this many seconds,
     # then they are hung up (their session_end still delivered and recorded).
