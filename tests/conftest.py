@@ -1,13 +1,35 @@
-"""Shared fixtures: real SIP peers that are always stopped (by PID) after the test."""
+"""Shared fixtures: real SIP peers that are always stopped (by PID) after the test.
+
+Property tests run under a Hypothesis profile chosen by ``VOXFLOW_HYPOTHESIS``:
+
+* ``repeatable`` (default, used by the test command and CI): a fixed set of 200 examples per
+  test, the same on every run, so a red build always means a change broke something;
+* ``explore``: 20,000 fresh random examples per test, for hunting new counter-examples
+  (``VOXFLOW_HYPOTHESIS=explore pytest tests -k "survive or roundtrip or hostile"``); whatever
+  it finds becomes an ``@example`` regression.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, settings
 from peers import Baresip, Kamailio, Linphonec, Sipp
+
+settings.register_profile(
+    "repeatable", max_examples=200, deadline=None, derandomize=True, database=None
+)
+settings.register_profile(
+    "explore",
+    max_examples=20_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("VOXFLOW_HYPOTHESIS", "repeatable"))
 
 
 class _Closable(Protocol):

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from voxflow.errors import SdpError
@@ -43,7 +43,6 @@ CHECKS = load_checks().CHECKS
 
 
 @pytest.mark.parametrize("target", sorted(CHECKS))
-@settings(max_examples=150, deadline=None)
 @given(data=st.binary(max_size=700))
 def test_fuzz_checks_hold_for_random_bytes(target: str, data: bytes) -> None:
     CHECKS[target](data)  # raises AssertionError (or worse) when a property breaks
@@ -81,7 +80,6 @@ def sdp_offers(draw: st.DrawFn) -> tuple[bytes, int]:
     return (newline.join(lines) + newline).encode(), sections
 
 
-@settings(max_examples=200, deadline=None)
 @given(sdp_offers())
 def test_generated_offers_parse_round_trip_and_answer_every_m_line(
     offer: tuple[bytes, int],
@@ -111,7 +109,6 @@ def test_generated_offers_parse_round_trip_and_answer_every_m_line(
 keys = st.sampled_from(list("0123456789*#ABCD"))
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     key=keys,
     lower=st.booleans(),
@@ -129,7 +126,6 @@ def test_dtmf_relay_bodies_report_their_key_and_duration(
     assert report.key == key and not report.flash and report.duration_ms == duration
 
 
-@settings(max_examples=100, deadline=None)
 @given(code=st.integers(0, 15), end=st.booleans(), duration=st.integers(0, 0xFFFF))
 def test_telephone_event_info_bodies_name_the_event_key(
     code: int, end: bool, duration: int
@@ -162,7 +158,6 @@ def action_documents(draw: st.DrawFn) -> dict[str, object]:
     return document
 
 
-@settings(max_examples=150, deadline=None)
 @given(st.lists(action_documents(), min_size=1, max_size=4))
 def test_generated_actions_survive_the_wire_round_trip(documents: list[dict[str, object]]) -> None:
     actions = parse_actions(json.dumps(documents))
@@ -170,7 +165,6 @@ def test_generated_actions_survive_the_wire_round_trip(documents: list[dict[str,
     assert parse_actions(dump_actions(actions)) == actions
 
 
-@settings(max_examples=100, deadline=None)
 @given(digit=st.sampled_from(list("0123456789*#")), session_id=session_ids)
 def test_dtmf_events_survive_the_wire_round_trip(digit: str, session_id: str) -> None:
     event = parse_event({"type": "dtmf_received", "digit": digit, "session": {"id": session_id}})
@@ -182,7 +176,6 @@ def test_dtmf_events_survive_the_wire_round_trip(digit: str, session_id: str) ->
 rates = st.sampled_from([4000, 8000, 11025, 16000, 22050, 44100, 48000, 192000])
 
 
-@settings(max_examples=100, deadline=None)
 @given(samples=st.lists(st.integers(-32768, 32767), max_size=400), rate=rates)
 def test_encoded_mono_wav_decodes_to_the_same_samples(samples: list[int], rate: int) -> None:
     audio = np.array(samples, np.int16)
@@ -190,7 +183,6 @@ def test_encoded_mono_wav_decodes_to_the_same_samples(samples: list[int], rate: 
     assert decoded_rate == rate and np.array_equal(decoded, audio)
 
 
-@settings(max_examples=100, deadline=None)
 @given(
     frames=st.lists(st.integers(-32768, 32767), min_size=1, max_size=200),
     channels=st.integers(2, 8),
@@ -227,7 +219,6 @@ blocks = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
 @given(st.lists(blocks, min_size=1, max_size=8), st.booleans())
 def test_telephone_event_payloads_round_trip_and_ignore_the_reserved_bit(
     items: list[TelephoneEventBlock], reserved: bool
@@ -242,7 +233,6 @@ def test_telephone_event_payloads_round_trip_and_ignore_the_reserved_bit(
 red_blocks = st.tuples(st.integers(0, 127), st.integers(0, 0x3FFF), st.binary(max_size=40))
 
 
-@settings(max_examples=150, deadline=None)
 @given(
     redundant=st.lists(red_blocks, max_size=4),
     primary=st.tuples(st.integers(0, 127), st.binary(max_size=40)),

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass, replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from voxflow.errors import DtmfParseError, MediaError
@@ -371,6 +371,27 @@ def test_same_key_twice_40_ms_apart_gives_two_presses() -> None:
     assert keys(run(first + second)) == "11"
 
 
+def test_fast_repeat_with_only_its_end_packets_is_not_a_restamped_copy() -> None:
+    """A repeat 40 ms later whose update was lost: END-only, same code, same duration.
+
+    Its bits equal those of a re-stamped END copy of the first press; only its sequence number,
+    which comes after the first press's whole run of END copies, tells them apart.
+    """
+    first = press("0", 0, 40)
+    second = [p for p in press("0", 640, 40, t0_ms=80) if p.blocks[0].end]
+    events = run(first + second)
+    assert keys(events) == "00" and len(ups(events)) == 2
+    # Reported on its first END packet, not held back until the copies stop looking like copies.
+    assert [e.at_ms for e in events if isinstance(e, KeyDown)] == [20.0, 120.0]
+
+
+def test_restamped_end_copy_after_an_earlier_copy_was_lost_is_still_a_copy() -> None:
+    packets = numbered(press("1", 1000, 100))
+    kept = [*packets[:-3], replace(packets[-1], ts=1000 + 800 + 320)]  # copies 1 and 2 lost
+    events = feed(TelephoneEventReceiver(), kept, poll_until_ms=1000)
+    assert keys(events) == "1" and len(ups(events)) == 1
+
+
 def test_fast_repeat_without_marker_and_with_lost_first_packets() -> None:
     first = [replace(p, marker=False) for p in press("1", 0, 60)]
     second = [replace(p, marker=False) for p in press("1", 800, 100, t0_ms=100)][2:]
@@ -647,7 +668,14 @@ def shuffled_within_window(packets: list[Packet], rng: random.Random, window: in
     return [p for _, p in keyed]
 
 
-@settings(max_examples=150, deadline=None)
+@example(  # found by a CI run: a 40 ms repeat whose update was lost read as a re-stamped END
+    presses=[("0", 40, 40)] * 3,
+    seed=861,
+    cadence_ms=20.0,
+    no_marker=False,
+    first_ts=0,
+    first_seq=0,
+)
 @given(
     presses=st.lists(
         st.tuples(

@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sip_harness import crlf, request_text
 
@@ -194,7 +194,6 @@ def test_headers_set_replaces_all_values() -> None:
     assert list(headers) == [("Route", "<sip:c>"), ("X-Foo", "1")]
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_raise_only_sip_parse_error(data: bytes) -> None:
     try:
@@ -203,7 +202,6 @@ def test_arbitrary_bytes_raise_only_sip_parse_error(data: bytes) -> None:
         assert str(error)
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.integers(min_value=0, max_value=400), st.binary(max_size=8))
 def test_mutated_valid_messages_raise_only_sip_parse_error(position: int, junk: bytes) -> None:
     data = request_text("INVITE", body="v=0\r\n", content_type="application/sdp")
@@ -214,7 +212,6 @@ def test_mutated_valid_messages_raise_only_sip_parse_error(position: int, junk: 
     assert message.call_id
 
 
-@settings(max_examples=100, deadline=None)
 @given(
     st.text(
         alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=',;"<>'),

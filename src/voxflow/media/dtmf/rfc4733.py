@@ -10,6 +10,9 @@ Receiver rules (why each exists is noted where it is implemented):
 * ``KeyDown`` is emitted on the first packet seen of a new press, whatever it is (update or END,
   marker or not), so lost first packets and missing markers cost nothing.
 * Later packets of a press only extend its duration; END copies and stragglers are dropped.
+* An END-only packet just after a closed press of the same code is a re-stamped copy of that
+  press only if its sequence number fits in the run of END copies already seen; otherwise it is
+  a fast repeat of the key whose first packets were lost.
 * A press ends on its first END packet, when another event starts, or by timeout.
 * Hook flash (event 16) and codes above 16 are never keys: they are logged and ignored.
 """
@@ -180,7 +183,25 @@ class _Press:
     segment_duration: int
     duration: int
     last_packet_ms: float
+    last_seq: int
+    #: Lowest and highest sequence numbers of the END packets seen (the sender's END copies
+    #: are consecutive, so together they bound where a further copy can sit).
+    end_seqs: tuple[int, int] | None = None
     ended: bool = False
+
+    def note_packet(self, seq: int, end: bool, now_ms: float) -> None:
+        """Record one more packet of this press."""
+        self.last_packet_ms = max(self.last_packet_ms, now_ms)
+        if seq_diff(seq, self.last_seq) > 0:
+            self.last_seq = seq
+        if end:
+            if self.end_seqs is None:
+                self.end_seqs = (seq, seq)
+            else:
+                low, high = self.end_seqs
+                low = seq if seq_diff(seq, low) < 0 else low
+                high = seq if seq_diff(seq, high) > 0 else high
+                self.end_seqs = (low, high)
 
     @property
     def span_end(self) -> int:
@@ -198,6 +219,7 @@ class TelephoneEventReceiver:
     dropped as a straggler; a new event starting before the latest press (within
     ``stale_window_ms``) is a reordered leftover and is dropped too, so output stays in order.
     ``history`` is how many ended presses are remembered to recognise their late copies.
+    ``end_repeats`` is how many END copies a sender transmits (three per RFC 4733 §2.5.1.4).
     """
 
     def __init__(
@@ -210,6 +232,7 @@ class TelephoneEventReceiver:
         max_misorder: int = 100,
         stale_window_ms: float = 5000.0,
         history: int = 16,
+        end_repeats: int = 3,
     ) -> None:
         if clock_rate <= 0:
             raise MediaError(f"telephone-event clock rate must be positive, got {clock_rate}")
@@ -223,6 +246,7 @@ class TelephoneEventReceiver:
         self.max_misorder = max_misorder
         self.stale_window_ms = stale_window_ms
         self._history = history
+        self.end_repeats = end_repeats
         self.reset()
 
     def reset(self) -> None:
@@ -263,7 +287,9 @@ class TelephoneEventReceiver:
         # previous one's duration ends; the packet timestamp is the first one's start.
         block_ts = timestamp
         for index, block in enumerate(blocks):
-            events.extend(self._receive_block(block, block_ts, marker and index == 0, now_ms))
+            events.extend(
+                self._receive_block(block, block_ts, seq, marker and index == 0, now_ms)
+            )
             block_ts = (block_ts + block.duration) & 0xFFFFFFFF
         return events
 
@@ -335,16 +361,17 @@ class TelephoneEventReceiver:
         return samples * 1000 / self.clock_rate
 
     def _receive_block(
-        self, block: TelephoneEventBlock, ts: int, marker: bool, now_ms: float
+        self, block: TelephoneEventBlock, ts: int, seq: int, marker: bool, now_ms: float
     ) -> list[KeyDown | KeyUp]:
         if block.event > FLASH_EVENT_CODE:
             logger.debug("telephone-event code %d is not a DTMF key; ignored", block.event)
             return []
-        press = self._find_press(block, ts, marker, now_ms)
+        press = self._find_press(block, ts, seq, marker, now_ms)
         if press is not None:
             if press.ended:
+                press.note_packet(seq, block.end, now_ms)
                 return []
-            self._extend(press, block, ts, now_ms)
+            self._extend(press, block, ts, seq, now_ms)
             return list(self._close_open(now_ms)) if block.end else []
         if self._is_older_than_latest(ts, now_ms):
             logger.debug("telephone-event %d at ts %d predates the latest press", block.event, ts)
@@ -357,7 +384,9 @@ class TelephoneEventReceiver:
             segment_duration=block.duration,
             duration=block.duration,
             last_packet_ms=now_ms,
+            last_seq=seq,
         )
+        self._open.note_packet(seq, block.end, now_ms)
         key = self._key(block.event)
         if key is not None:
             onset = now_ms - self._ms(block.duration)
@@ -381,7 +410,7 @@ class TelephoneEventReceiver:
         return [self._open, *newest_first] if self._open is not None else newest_first
 
     def _find_press(
-        self, block: TelephoneEventBlock, ts: int, marker: bool, now_ms: float
+        self, block: TelephoneEventBlock, ts: int, seq: int, marker: bool, now_ms: float
     ) -> _Press | None:
         for press in self._candidates():
             if press.code != block.event:
@@ -395,7 +424,7 @@ class TelephoneEventReceiver:
             if offset <= press.span_end:
                 return press
             if self._continues_segment(press, offset, marker) or self._is_restamped_copy(
-                press, block, offset, marker, now_ms
+                press, block, offset, seq, marker, now_ms
             ):
                 return press
         return None
@@ -414,7 +443,13 @@ class TelephoneEventReceiver:
         )
 
     def _is_restamped_copy(
-        self, press: _Press, block: TelephoneEventBlock, offset: int, marker: bool, now_ms: float
+        self,
+        press: _Press,
+        block: TelephoneEventBlock,
+        offset: int,
+        seq: int,
+        marker: bool,
+        now_ms: float,
     ) -> bool:
         # Middleboxes re-stamp END copies with a later timestamp, and some senders bump the
         # timestamp on every packet. Such a packet starts just after the press and arrives right
@@ -423,6 +458,8 @@ class TelephoneEventReceiver:
         if marker:
             return False
         if block.end:
+            if not self._fits_end_copies(press, seq):
+                return False
             guard_ms = self.restamp_guard_ms
         elif press.ended:
             return False
@@ -430,6 +467,17 @@ class TelephoneEventReceiver:
             guard_ms = _RESTAMPED_UPDATE_GAP_MS
         just_after = offset - press.span_end <= self._samples(guard_ms)
         return just_after and now_ms - press.last_packet_ms <= self.restamp_guard_ms
+
+    def _fits_end_copies(self, press: _Press, seq: int) -> bool:
+        # The END copies of one press are consecutive packets. A fast repeat of the key whose
+        # updates were lost looks exactly like a re-stamped copy (same code, END, start just
+        # after the press, same duration) except for its sequence number: it comes after the
+        # whole run of copies, or after the updates that still lacked their END.
+        if press.end_seqs is None:
+            return 0 < seq_diff(seq, press.last_seq) <= self.end_repeats
+        low, high = press.end_seqs
+        span = self.end_repeats - 1
+        return seq_diff(seq, low) <= span and seq_diff(high, seq) <= span
 
     def _is_older_than_latest(self, ts: int, now_ms: float) -> bool:
         latest = self._open if self._open is not None else None
@@ -441,9 +489,11 @@ class TelephoneEventReceiver:
             return False
         return ts_diff(ts, latest.start_ts) < 0
 
-    def _extend(self, press: _Press, block: TelephoneEventBlock, ts: int, now_ms: float) -> None:
+    def _extend(
+        self, press: _Press, block: TelephoneEventBlock, ts: int, seq: int, now_ms: float
+    ) -> None:
         offset = ts_diff(ts, press.start_ts)
-        press.last_packet_ms = max(press.last_packet_ms, now_ms)
+        press.note_packet(seq, block.end, now_ms)
         if offset == press.segment_offset:
             # Senders that let the 16-bit duration wrap instead of segmenting: unwrap it
             # relative to the last value seen (serial arithmetic on 16 bits).
