@@ -60,6 +60,9 @@ venv_ensure() {
     log "installing voxflow and its dependencies into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[dev]"
+    # silero-vad's wheel carries the ONNX model we run with onnxruntime; without --no-deps
+    # it would pull torch, which voxflow does not use.
+    .venv/bin/python -m pip install -q --no-deps "silero-vad>=5.1"
     echo "$want" > "$stamp"
   fi
 }
