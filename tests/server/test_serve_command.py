@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from peers import HOST, Baresip, free_port_block, free_sip_port
+from websockets.asyncio.client import ClientConnection, connect
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
@@ -156,3 +158,38 @@ def test_serve_names_a_bad_setting(tmp_path: Path) -> None:
                           timeout=30)
     assert done.returncode == 2
     assert "sip_listen 'nowhere'" in done.stdout + done.stderr
+
+
+STREAMS_READY = re.compile(r"voxflow media streams: (ws://\S+)")
+
+
+async def _open_stream(url: str, **parameters: str) -> ClientConnection:
+    """A Media Streams bridge's first two messages; returns the open connection."""
+    ws = await connect(url)
+    await ws.send('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
+    start = {"accountSid": "AC7", "streamSid": "MZ7", "callSid": "CA7", "tracks": ["inbound"],
+             "customParameters": parameters,
+             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}
+    await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ7",
+                              "start": start}))
+    return ws
+
+
+async def test_serve_stream_token_flag_keeps_strangers_off_the_media_stream_line(
+    serve: Callable[..., ServeProcess], tmp_path: Path,
+) -> None:
+    flags, _ = common_flags(tmp_path)
+    stream_port = free_sip_port()
+    engine = serve("--assistant", "examples.ivr_menu_sdk:assistant", *flags,
+                   "--stream-listen", f"{HOST}:{stream_port}", "--stream-token", "s3cret")
+    url = (await asyncio.to_thread(engine.wait_line, STREAMS_READY)).group(1)
+
+    stranger = await _open_stream(url)
+    await asyncio.wait_for(stranger.wait_closed(), 10)
+    assert (stranger.close_code, stranger.close_reason) == (1008, "unauthorised")
+
+    bridge = await _open_stream(url, token="s3cret")
+    first = json.loads(await asyncio.wait_for(bridge.recv(), 15))
+    assert first["event"] == "media"  # the menu prompt comes back
+    await bridge.close()
+    assert engine.stop() == 0

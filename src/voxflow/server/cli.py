@@ -69,6 +69,8 @@ def serve(
     admin_token: str | None = typer.Option(None, help="Bearer token the admin API requires."),
     stream_listen: str | None = typer.Option(
         None, help="Media-stream (WebSocket) call address, HOST:PORT (off unless set)."),
+    stream_token: str | None = typer.Option(
+        None, help="Token media-stream bridges must present (X-API-TOKEN or 'token')."),
     log_level: str = typer.Option("INFO", help="Logging level."),
 ) -> None:
     """Answer phone calls and connect them to an AI Flow assistant until SIGINT/SIGTERM."""
@@ -85,7 +87,7 @@ def serve(
         "signing_secret": signing_secret, "webhook_timeout": webhook_timeout,
         "transfer_domain": transfer_domain,
         "admin_listen": admin_listen, "admin_token": admin_token,
-        "stream_listen": stream_listen,
+        "stream_listen": stream_listen, "stream_token": stream_token,
     }
     configure_logging(log_level)
     try:
