@@ -226,6 +226,12 @@ class CallListener:
             return self._vocabulary
         return self._prompt_words
 
+    @property
+    def frames_heard(self) -> int:
+        """20 ms frames run through the VAD, DTMF guard and turn detector so far (lost ones and
+        the silence counted for a quiet line included): it stops growing once listening stops."""
+        return self._media_ms // FRAME_MS
+
     # -- the frame loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
