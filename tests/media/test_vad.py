@@ -7,13 +7,12 @@ import asyncio
 import numpy as np
 import pytest
 
-from voxflow.errors import ConfigError, MediaError, VadNotAvailableError
+from voxflow.errors import MediaError
 from voxflow.media.audio import frames
 from voxflow.media.dtmf.generator import generate_tone
 from voxflow.media.g711 import ulaw_decode, ulaw_encode
 from voxflow.media.vad import (
     BatchVad,
-    SileroVad,
     SpeechStarted,
     TurnDetector,
     TurnEnded,
@@ -95,14 +94,6 @@ def test_bad_settings_are_named() -> None:
         TurnSettings(speech_start_frames=0)
     with pytest.raises(MediaError, match="end_of_turn_silence_ms"):
         TurnDetector().set_end_of_turn_silence("700")  # type: ignore[arg-type]
-
-
-def test_silero_without_onnxruntime_says_what_to_install() -> None:
-    with pytest.raises(VadNotAvailableError, match="onnxruntime") as info:
-        SileroVad()
-    assert isinstance(info.value, ImportError)
-    assert isinstance(info.value, ConfigError)
-    assert "voxflow[silero]" in str(info.value)
 
 
 def feed(detector: TurnDetector, pattern: str, start_ms: int = 0, **flags: object) -> list:
