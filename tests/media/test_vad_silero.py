@@ -170,6 +170,23 @@ def test_reset_forgets_the_call(speech: np.ndarray) -> None:
     np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-6)
 
 
+def test_detectors_share_the_model_but_not_the_state(speech: np.ndarray) -> None:
+    talk, hum = frames(speech)[:120], frames(noise(-20.0, "pink"))[:120]
+    solo = []
+    for rows in (talk, hum):
+        detector = SileroVad()
+        solo.append([(detector.is_speech(f), detector.probability) for f in rows])
+    a, b = SileroVad(), SileroVad()
+    assert a._session is b._session  # one model in memory however many calls
+    interleaved: list[list[tuple[bool, float]]] = [[], []]
+    for f, g in zip(talk, hum, strict=True):
+        interleaved[0].append((a.is_speech(f), a.probability))
+        interleaved[1].append((b.is_speech(g), b.probability))
+    for mine, alone in zip(interleaved, solo, strict=True):
+        assert [v for v, _ in mine] == [v for v, _ in alone]
+        np.testing.assert_allclose([p for _, p in mine], [p for _, p in alone], atol=1e-6)
+
+
 def test_batch_rows_keep_their_own_state(speech: np.ndarray) -> None:
     batch = BatchVad(SileroVad)
     talk = frames(speech)[:150]
