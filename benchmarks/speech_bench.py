@@ -195,14 +195,12 @@ def vad_tables() -> None:
         single, batched = vad_cost(make, speech_rows, 1), vad_cost(make, speech_rows, 100)
         print(f"| {name} | {shares} | {single:.1f} | {batched:.1f} |")
     tick = np.resize(speech_rows, (1000, 160))  # a tick of speech for 1000 calls
-    looks_like_dtmf(tick)
-    guard_cost = time.process_time()
+    costs = []
     for _ in range(10):
+        start = time.perf_counter()
         looks_like_dtmf(tick)
-    print(
-        f"\nDTMF guard, batched over 1000 calls: "
-        f"{(time.process_time() - guard_cost) * 100:.2f} ms per 20 ms tick"
-    )
+        costs.append(time.perf_counter() - start)
+    print(f"\nDTMF guard, batched over 1000 calls: {min(costs) * 1e3:.2f} ms per 20 ms tick (best)")
 
 
 def main() -> None:
