@@ -6,6 +6,11 @@ never behind synthesis, delivery or playback), and the line's media tick pulls e
 frame from the session, so a key that cuts a prompt silences it from the next tick. The
 caller's speech comes through a :class:`~voxflow.server.listener.CallListener` task of its own
 (VAD, turns, recognition), which is told what is being played for its echo rule.
+
+After a bridged transfer the session ends while the call goes on: from then on the caller's
+audio and keys are the :class:`~voxflow.server.outbound.Bridge`'s alone. Listening stops at
+``session_end`` (no speech recognition, no DTMF guard for a session that is over), and every
+key the caller presses goes to the transfer target, never to the assistant.
 """
 
 from __future__ import annotations
@@ -95,6 +100,7 @@ class CallRunner:
         self._listening = listening if listening is not None else ListenSettings()
         self._stt = stt
         self._listener: CallListener | None = None
+        self._listen_task: asyncio.Task[None] | None = None
 
     # -- the call's life -------------------------------------------------------------------------
 
@@ -109,6 +115,7 @@ class CallRunner:
         # Keys and speech are separate tasks: a key press never waits for a turn to end.
         listening = (asyncio.create_task(listen.run(), name=f"listen-{self.session_id}")
                      if listen is not None else None)
+        self._listen_task = listening
         try:
             end = await self.call.wait_ended()
             reason = f"{end.reason} ({end.by})"
@@ -116,8 +123,8 @@ class CallRunner:
             keys.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keys
+            self._stop_listening()
             if listening is not None and listen is not None:
-                listening.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listening
                 await listen.close()
@@ -151,6 +158,18 @@ class CallRunner:
             self._note("error", f"speech recognition unavailable, the call runs without it: {exc}")
             return None
         return self._listener
+
+    @property
+    def listener(self) -> CallListener | None:
+        """The call's listener while it listens; None when listening is off or has stopped
+        (the call or its session is over)."""
+        return self._listener
+
+    def _stop_listening(self) -> None:
+        """No more listening: the listener task ends (its ``run`` releases the recognizer)."""
+        self._listener = None
+        if self._listen_task is not None:
+            self._listen_task.cancel()
 
     async def _read_keys(self) -> None:
         async for press in self.call.presses():
@@ -211,6 +230,8 @@ class CallRunner:
                 # Bridged: the session ends, the call stays up until either party hangs up.
                 self._recorder.line(self.session_id, "session_ended", {"reason": reason})
                 self.session.line_ended(reason, time.monotonic())
+                # Nobody is listening any more: the bridge carries the caller's audio on.
+                self._stop_listening()
                 # Its session_end is queued behind this drain, and no frame pull pumps now.
                 asyncio.get_running_loop().call_soon(self._pump)
             case HangUp(reason=reason):
