@@ -338,6 +338,21 @@ class Baresip:
         """Send ``digits`` as RFC 4733 telephone events on the current call."""
         self.command("sndcode", digits)
 
+    def received_keys(self) -> str:
+        """The keys baresip received so far (RFC 4733 or SIP INFO), one per press, in order:
+        its ``CALL_DTMF_START`` events (do not :meth:`wait_event` for those, it removes them)."""
+        return "".join(str(e.get("param", "")) for e in self.events
+                       if e.get("type") == "CALL_DTMF_START")
+
+    def wait_keys(self, count: int, timeout: float = 10.0) -> str:
+        """:meth:`received_keys` once there are at least ``count`` of them."""
+        try:
+            _wait_until(lambda: len(self.received_keys()) >= count, timeout,
+                        f"{count} keys at baresip")
+        except PeerError as error:
+            raise PeerError(f"{error}; it received {self.received_keys()!r}") from None
+        return self.received_keys()
+
     def hangup(self) -> None:
         """End the current call."""
         self.command("hangup")
