@@ -7,7 +7,8 @@ finish synchronously; hosted ones need a network round trip and finish with a co
 :func:`finish_recognizer` awaits either kind.
 
 Providers are chosen by the names of ``configure_transcription.provider`` (``AZURE``,
-``DEEPGRAM``, ``ELEVEN_LABS``, matched case-insensitively) plus voxflow's own ``pocketsphinx``.
+``DEEPGRAM``, ``ELEVEN_LABS``, matched case-insensitively) plus voxflow's offline ones:
+``pocketsphinx`` (always there), ``whisper`` and ``vosk`` (optional packages, a model directory).
 """
 
 from __future__ import annotations
@@ -188,13 +189,15 @@ class SttSettings:
     """STT configuration: the default provider and each provider's settings (``None``: off).
 
     The settings types live with their providers: ``PocketsphinxSettings``,
-    ``AzureSttSettings``, ``DeepgramSettings``.
+    ``AzureSttSettings``, ``DeepgramSettings``, ``WhisperSettings``, ``VoskSettings``.
     """
 
     default_provider: str = "pocketsphinx"
     pocketsphinx: Any = None
     azure: Any = None
     deepgram: Any = None
+    whisper: Any = None
+    vosk: Any = None
 
 
 class SttRegistry:
@@ -238,11 +241,16 @@ class SttRegistry:
 
     @classmethod
     def from_settings(cls, settings: SttSettings) -> SttRegistry:
-        """pocketsphinx always, the hosted providers when their settings are given."""
+        """pocketsphinx always; the others when their settings are given.
+
+        whisper and vosk load their model here (a second or two), once per registry.
+        """
         # Imported here: the providers import this module for the interface.
         from voxflow.speech.azure_stt import AzureSttProvider
         from voxflow.speech.deepgram import DeepgramProvider
         from voxflow.speech.pocketsphinx_stt import PocketsphinxProvider
+        from voxflow.speech.vosk_stt import VoskProvider
+        from voxflow.speech.whisper_stt import WhisperProvider
 
         def hosted(
             name: str, factory: Callable[[Any], SttProvider], config: Any
@@ -251,14 +259,23 @@ class SttRegistry:
                 return f"{name} STT is not configured (no settings given)"
             return lambda: factory(config)
 
+        def offline(
+            name: str, factory: Callable[[Any], SttProvider], config: Any
+        ) -> Callable[[], SttProvider] | str:
+            if config is None or not getattr(config, "model_path", None):
+                return f"{name} STT is not configured: it needs a model directory (model_path)"
+            return lambda: factory(config)
+
         return cls.build(
             settings.default_provider,
             {
                 "pocketsphinx": lambda: PocketsphinxProvider(settings.pocketsphinx),
                 "azure": hosted("azure", AzureSttProvider, settings.azure),
                 "deepgram": hosted("deepgram", DeepgramProvider, settings.deepgram),
+                "whisper": offline("whisper", WhisperProvider, settings.whisper),
+                "vosk": offline("vosk", VoskProvider, settings.vosk),
                 "eleven_labs": "eleven_labs STT is not supported by voxflow yet; "
-                "use AZURE, DEEPGRAM or the offline pocketsphinx",
+                "use AZURE, DEEPGRAM or an offline one (pocketsphinx, whisper, vosk)",
             },
         )
 
