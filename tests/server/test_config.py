@@ -83,3 +83,28 @@ def test_outbound_identity_comes_from_the_environment() -> None:
                              overrides={"webhook": "http://127.0.0.1:9/",
                                         "sip_listen": "127.0.0.1:5999"})
     assert (settings.flow_id, settings.phone_number) == ("sales-bot", "+4921100")
+
+
+def test_offline_stt_provider_needs_a_model_directory(tmp_path: Path) -> None:
+    base = {"webhook": "http://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999"}
+    with pytest.raises(ConfigError, match="'whisper' needs stt_model_path"):
+        load_settings(None, environ={}, overrides={**base, "stt_provider": "whisper"})
+    with pytest.raises(ConfigError, match=r"stt_model_path '.*nowhere' is not a directory"):
+        load_settings(None, environ={"VOXFLOW_STT_MODEL_PATH": str(tmp_path / "nowhere")},
+                      overrides={**base, "stt_provider": "vosk"})
+    settings = load_settings(None, environ={"VOXFLOW_STT_MODEL_PATH": str(tmp_path),
+                                            "VOXFLOW_DEEPGRAM_API_KEY": "k"},
+                             overrides={**base, "stt_provider": "vosk"})
+    assert settings.stt_model_path == str(tmp_path) and settings.deepgram_api_key == "k"
+
+
+def test_hosted_stt_keys_configure_those_providers() -> None:
+    from voxflow.server.listener import ListenSettings
+
+    settings = load_settings(None, environ={}, overrides={
+        "webhook": "http://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999",
+        "azure_speech_key": "k", "azure_speech_region": "westeurope"})
+    stt = ListenSettings.from_serve(settings).stt_settings()
+    assert stt.default_provider == "pocketsphinx"
+    assert stt.azure.subscription_key == "k" and stt.azure.region == "westeurope"
+    assert stt.deepgram is None and stt.whisper is None and stt.vosk is None

@@ -20,6 +20,8 @@ from voxflow.errors import ConfigError
 from voxflow.lines.config import SipLineConfig, TrunkSettings
 
 ENV_PREFIX = "VOXFLOW_"
+MODEL_PROVIDERS = frozenset({"whisper", "vosk"})
+"""The STT providers that read their model from ``stt_model_path``."""
 DEFAULT_FALLBACK_TEXT = "Sorry, we are having technical difficulties. Please call again later."
 
 
@@ -76,6 +78,13 @@ class ServeSettings(BaseModel):
     # The caller's speech → user_speak (VAD, end of turn, recognition); off: keys only.
     listen: bool = True
     stt_provider: str = "pocketsphinx"
+    # The model directory of the offline whisper (faster-whisper/CTranslate2) or vosk provider;
+    # required when stt_provider is one of them ([stt] model_path in the TOML file).
+    stt_model_path: str | None = None
+    # Hosted recognisers, usable by stt_provider or configure_transcription when set.
+    deepgram_api_key: str | None = None
+    azure_speech_key: str | None = None
+    azure_speech_region: str | None = None
     end_of_turn_silence_ms: int = Field(default=700, ge=20, le=10_000)
 
     # Off unless set: the admin API can start and end calls, so it is opened on purpose (on a
@@ -110,6 +119,19 @@ class ServeSettings(BaseModel):
                 "set exactly one of webhook (URL), assistant (module:attribute) or websocket "
                 f"(URL); got {', '.join(chosen) or 'none'}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _stt_model(self) -> ServeSettings:
+        provider = self.stt_provider.strip().lower()
+        if provider in MODEL_PROVIDERS and not self.stt_model_path:
+            raise ValueError(
+                f"stt_provider {self.stt_provider!r} needs stt_model_path (the model directory)"
+            )
+        if provider in MODEL_PROVIDERS or self.stt_model_path:
+            path = Path(self.stt_model_path or "").expanduser()
+            if not path.is_dir():
+                raise ValueError(f"stt_model_path {self.stt_model_path!r} is not a directory")
         return self
 
     @property

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
@@ -48,7 +48,11 @@ from voxflow.media.vad import (
 )
 from voxflow.protocol import ConfigureTranscriptionAction
 from voxflow.server.config import ServeSettings
+from voxflow.speech.azure_stt import AzureSttSettings
+from voxflow.speech.deepgram import DeepgramSettings
 from voxflow.speech.stt import AnyRecognizer, SttProvider, SttRegistry, SttSettings, Transcript
+from voxflow.speech.vosk_stt import VoskSettings
+from voxflow.speech.whisper_stt import WhisperSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,33 +72,72 @@ _MAX_HINTS: Final = 100
 
 @dataclass(frozen=True)
 class ListenSettings:
-    """Whether calls listen, with which recognizer, and the default end-of-turn silence."""
+    """Whether calls listen, with which recognizer, and the default end-of-turn silence.
+
+    ``stt`` configures the providers (model directories, hosted keys); its default provider is
+    ``stt_provider``.
+    """
 
     enabled: bool = True
     stt_provider: str = "pocketsphinx"
     end_of_turn_silence_ms: int = DEFAULT_END_OF_TURN_SILENCE_MS
     vad_mode: int = 2
+    stt: SttSettings | None = None
 
     @classmethod
     def from_serve(cls, settings: ServeSettings) -> ListenSettings:
         """The listening part of ``voxflow serve``'s settings."""
-        return cls(settings.listen, settings.stt_provider, settings.end_of_turn_silence_ms)
+        return cls(settings.listen, settings.stt_provider, settings.end_of_turn_silence_ms,
+                   stt=stt_settings(settings))
+
+    def stt_settings(self) -> SttSettings:
+        """The providers' settings with ``stt_provider`` as the default."""
+        return replace(self.stt or SttSettings(), default_provider=self.stt_provider)
 
 
-_registries: dict[str, SttRegistry] = {}
+def stt_settings(settings: ServeSettings) -> SttSettings:
+    """The STT providers ``voxflow serve``'s settings configure.
+
+    ``stt_model_path`` is the model of ``stt_provider`` when that is whisper or vosk (only that
+    one loads: models are large); the hosted providers come with their keys.
+    """
+    provider = settings.stt_provider.strip().lower()
+    path = settings.stt_model_path
+    return SttSettings(
+        default_provider=settings.stt_provider,
+        whisper=WhisperSettings(model_path=path) if provider == "whisper" and path else None,
+        vosk=VoskSettings(model_path=path) if provider == "vosk" and path else None,
+        deepgram=(DeepgramSettings(api_key=settings.deepgram_api_key)
+                  if settings.deepgram_api_key else None),
+        azure=(AzureSttSettings(subscription_key=settings.azure_speech_key,
+                                region=settings.azure_speech_region)
+               if settings.azure_speech_key else None),
+    )
+
+
+_registries: dict[SttSettings, SttRegistry] = {}
 _registries_lock = threading.Lock()
 
 
-def shared_stt_registry(default_provider: str) -> SttRegistry:
-    """The process's STT providers (built once: loading a decoder takes about 0.2 s).
+def shared_stt_registry(settings: str | ListenSettings | SttSettings) -> SttRegistry:
+    """The process's STT providers, built once per configuration (loading a decoder takes
+    about 0.2 s, a whisper or vosk model a second or two).
 
-    Blocking; call it off the event loop the first time.
+    ``settings``: the default provider's name (no other configuration), the calls'
+    :class:`ListenSettings`, or the STT settings themselves. Blocking; call it off the event
+    loop the first time.
     """
+    if isinstance(settings, str):
+        key = SttSettings(default_provider=settings)
+    elif isinstance(settings, ListenSettings):
+        key = settings.stt_settings()
+    else:
+        key = settings
     with _registries_lock:
-        registry = _registries.get(default_provider)
+        registry = _registries.get(key)
         if registry is None:
-            registry = SttRegistry.from_settings(SttSettings(default_provider=default_provider))
-            _registries[default_provider] = registry
+            registry = SttRegistry.from_settings(key)
+            _registries[key] = registry
         return registry
 
 
