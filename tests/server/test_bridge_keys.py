@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pytest
 from peers import HOST, Baresip
 
+from voxflow.media.dtmf import detect_digits
 from voxflow.server.app import VoxflowApp
 from voxflow.server.runner import CallRunner
 from voxflow.testing.softphone import KeyMethod, PhoneCall, Softphone
@@ -149,3 +150,36 @@ async def test_listening_stops_at_session_end_while_the_bridge_carries_audio(
     recordings = target.recordings("dec")
     assert recordings, "baresip recorded nothing"
     assert tone_seconds(recordings[0]) > 1.0  # the caller's tone reached the target
+
+
+async def test_in_band_keys_cross_the_bridge_as_tones_only(
+    flask_ivr: Any, make_engine: Callable[..., VoxflowApp], baresip: Callable[..., Baresip],
+    tmp_path: Path,
+) -> None:
+    """A key the caller sends as tones is in the bridged audio already; relaying it as a
+    telephone-event too would give a target that hears both the key twice."""
+    target = baresip("sales", user=SALES, answermode="auto", record_dir=tmp_path / "rec",
+                     lifetime=80)
+    await asyncio.to_thread(target.start)
+    async with (make_engine(webhook=flask_ivr.url,
+                            transfer_domain=f"{HOST}:{target.sip_port}") as app,
+                Softphone(user="4930123456") as phone):
+        call, runner = await menu_call(app, phone, flask_ivr)
+        await transfer_to_sales(call, runner, flask_ivr, target)
+        # The bridge is up some 40 ms after "1" was pressed, while the phone still sends that
+        # key's telephone-events (and no voice); a person's next key comes later.
+        await asyncio.sleep(1.0)
+        for key in "428":
+            call.press(key, method="inband")
+            await asyncio.sleep(0.4)
+        await asyncio.sleep(1.0)  # the last tone through the bridge and into the recording
+        call.hangup()
+        await asyncio.to_thread(target.wait_event, "CALL_CLOSED", 10)
+
+    assert target.received_keys() == ""  # no telephone-event reached the target
+    recordings = target.recordings("dec")
+    assert recordings, "baresip recorded nothing"
+    with wave.open(str(recordings[0])) as wav:
+        heard = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+        rate = wav.getframerate()
+    assert detect_digits(heard, sample_rate=rate) == "428"  # each tone once, in the audio

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voxflow.errors import VoxflowError
-from voxflow.lines.calls import Int16Array
+from voxflow.lines.calls import Int16Array, KeyPress
 from voxflow.lines.sip import DialOutcome, InboundFrame, LineCall
+from voxflow.media.dtmf import DtmfSource
 from voxflow.protocol import Direction, Session
 from voxflow.server.identity import e164
 
@@ -166,11 +167,17 @@ class Bridge:
 
         return carry
 
-    def forward_key(self, source: LineCall, key: str) -> None:
-        """A key pressed on ``source`` is sent on to the other party."""
+    def forward_key(self, source: LineCall, press: KeyPress) -> None:
+        """A key pressed on ``source`` is sent on to the other party.
+
+        In-band keys are not: their tones already travel in the bridged audio, and sending
+        them as telephone-events as well would reach a party that detects both twice.
+        """
+        if press.source is DtmfSource.INBAND:
+            return
         other = self.calls[1] if source is self.calls[0] else self.calls[0]
         with contextlib.suppress(VoxflowError):
-            other.send_dtmf(key)
+            other.send_dtmf(press.key)
 
     async def run(self) -> None:
         """Carry audio until either call ends, then hang up the other one."""
@@ -198,4 +205,4 @@ class Bridge:
     async def _keys(self, source: LineCall) -> None:
         # The first call's keys are read by its runner, which forwards them (one reader only).
         async for press in source.presses():
-            self.forward_key(source, press.key)
+            self.forward_key(source, press)

@@ -174,7 +174,7 @@ class CallRunner:
     async def _read_keys(self) -> None:
         async for press in self.call.presses():
             if self.bridge is not None:  # transferred: the key is for the other party now
-                self.bridge.forward_key(self._line_call, press.key)
+                self.bridge.forward_key(self._line_call, press)
                 continue
             self._recorder.line(
                 self.session_id, "key", {"digit": press.key, "source": str(press.source)}
