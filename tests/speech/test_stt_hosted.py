@@ -126,8 +126,8 @@ async def test_registry_selects_by_wire_names() -> None:
         assert isinstance(info.value, ConfigError)
         with pytest.raises(SttNotConfiguredError, match="not supported"):
             registry.get(TranscriptionProvider.ELEVEN_LABS)
-        with pytest.raises(SttNotConfiguredError, match="unknown STT provider 'whisper'"):
-            registry.get("whisper")
+        with pytest.raises(SttNotConfiguredError, match="unknown STT provider 'festival'"):
+            registry.get("festival")
     finally:
         await registry.aclose()
 

@@ -149,7 +149,7 @@ class CallRunner:
             # The first call of the process loads the decoder (about 0.2 s): off the loop.
             stt = self._stt
             if stt is None:
-                stt = await asyncio.to_thread(shared_stt_registry, self._listening.stt_provider)
+                stt = await asyncio.to_thread(shared_stt_registry, self._listening)
             self._listener = CallListener(
                 self.call, self.session, self._pump, stt=stt,
                 settings=self._listening, note=self._note,
