@@ -14,16 +14,17 @@ plain Flask IVR (1 → transfer to sales).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 from peers import HOST, Baresip
+from tones import tone, tone_seconds
 
 from voxflow.media.dtmf import detect_digits
 from voxflow.server.app import VoxflowApp
@@ -33,7 +34,6 @@ from voxflow.testing.softphone import KeyMethod, PhoneCall, Softphone
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
 SALES = "+49211100200"  # the IVR's transfer target for key 1
-TONE_HZ = 1000.0
 # After the bridge is up: RFC 4733 and SIP INFO presses, a repeated key and the non-digits.
 KEYS: list[tuple[str, KeyMethod]] = [
     ("3", "rfc4733"), ("3", "rfc4733"), ("*", "rfc4733"), ("0", "rfc4733"),
@@ -41,18 +41,23 @@ KEYS: list[tuple[str, KeyMethod]] = [
 ]
 
 
-def tone(seconds: float, hz: float = TONE_HZ) -> npt.NDArray[np.int16]:
-    t = np.arange(int(seconds * 8000)) / 8000
-    return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)
+@pytest.fixture
+async def target(baresip: Callable[..., Baresip], tmp_path: Path) -> Baresip:
+    """The transfer target: a real baresip that auto-answers and records what it hears."""
+    sales = baresip("sales", user=SALES, answermode="auto", record_dir=tmp_path / "rec",
+                    lifetime=80)
+    await asyncio.to_thread(sales.start)
+    return sales
 
 
-def tone_seconds(path: Path, hz: float = TONE_HZ) -> float:
-    """How long the recording carries a strong ``hz`` component (20 ms frames)."""
-    with wave.open(str(path)) as wav:
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-    frames = samples[: samples.size // 160 * 160].reshape(-1, 160).astype(np.float64)
-    probe = np.exp(-2j * np.pi * hz * np.arange(160) / 8000)
-    return float((np.abs(frames @ probe) / 80 > 2000).sum() * 0.02)
+@contextlib.asynccontextmanager
+async def engine_and_phone(make_engine: Callable[..., VoxflowApp], flask_ivr: Any,
+                           target: Baresip) -> AsyncIterator[tuple[VoxflowApp, Softphone]]:
+    """The engine with the Flask IVR, transferring to ``target``, and the caller's phone."""
+    async with (make_engine(webhook=flask_ivr.url,
+                            transfer_domain=f"{HOST}:{target.sip_port}") as app,
+                Softphone(user="4930123456") as phone):
+        yield app, phone
 
 
 async def until(condition: Callable[[], bool], what: str, within: float = 15.0) -> None:
@@ -84,14 +89,10 @@ async def transfer_to_sales(call: PhoneCall, runner: CallRunner, flask_ivr: Any,
 
 
 async def test_caller_keys_reach_the_bridged_target_once_each_in_order(
-    flask_ivr: Any, make_engine: Callable[..., VoxflowApp], baresip: Callable[..., Baresip],
+    flask_ivr: Any, make_engine: Callable[..., VoxflowApp], target: Baresip,
 ) -> None:
-    target = baresip("sales", user=SALES, answermode="auto", lifetime=80)
-    await asyncio.to_thread(target.start)
     expected = "".join(key for key, _ in KEYS)
-    async with (make_engine(webhook=flask_ivr.url,
-                            transfer_domain=f"{HOST}:{target.sip_port}") as app,
-                Softphone(user="4930123456") as phone):
+    async with engine_and_phone(make_engine, flask_ivr, target) as (app, phone):
         call, runner = await menu_call(app, phone, flask_ivr)
         await transfer_to_sales(call, runner, flask_ivr, target)
         assert target.received_keys() == ""  # the "1" was the assistant's, not the target's
@@ -113,15 +114,9 @@ async def test_caller_keys_reach_the_bridged_target_once_each_in_order(
 
 
 async def test_listening_stops_at_session_end_while_the_bridge_carries_audio(
-    flask_ivr: Any, make_engine: Callable[..., VoxflowApp], baresip: Callable[..., Baresip],
-    tmp_path: Path,
+    flask_ivr: Any, make_engine: Callable[..., VoxflowApp], target: Baresip,
 ) -> None:
-    target = baresip("sales", user=SALES, answermode="auto", record_dir=tmp_path / "rec",
-                     lifetime=80)
-    await asyncio.to_thread(target.start)
-    async with (make_engine(webhook=flask_ivr.url,
-                            transfer_domain=f"{HOST}:{target.sip_port}") as app,
-                Softphone(user="4930123456") as phone):
+    async with engine_and_phone(make_engine, flask_ivr, target) as (app, phone):
         call, runner = await menu_call(app, phone, flask_ivr)
         listener = runner.listener
         assert listener is not None
@@ -153,17 +148,11 @@ async def test_listening_stops_at_session_end_while_the_bridge_carries_audio(
 
 
 async def test_in_band_keys_cross_the_bridge_as_tones_only(
-    flask_ivr: Any, make_engine: Callable[..., VoxflowApp], baresip: Callable[..., Baresip],
-    tmp_path: Path,
+    flask_ivr: Any, make_engine: Callable[..., VoxflowApp], target: Baresip,
 ) -> None:
     """A key the caller sends as tones is in the bridged audio already; relaying it as a
     telephone-event too would give a target that hears both the key twice."""
-    target = baresip("sales", user=SALES, answermode="auto", record_dir=tmp_path / "rec",
-                     lifetime=80)
-    await asyncio.to_thread(target.start)
-    async with (make_engine(webhook=flask_ivr.url,
-                            transfer_domain=f"{HOST}:{target.sip_port}") as app,
-                Softphone(user="4930123456") as phone):
+    async with engine_and_phone(make_engine, flask_ivr, target) as (app, phone):
         call, runner = await menu_call(app, phone, flask_ivr)
         await transfer_to_sales(call, runner, flask_ivr, target)
         # The bridge is up some 40 ms after "1" was pressed, while the phone still sends that

@@ -8,15 +8,13 @@ auto-answers and records what it hears; the assistant is the plain Flask IVR (1 
 from __future__ import annotations
 
 import asyncio
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 from peers import HOST, Baresip
+from tones import tone, tone_seconds
 
 from voxflow.server.app import VoxflowApp
 from voxflow.testing.softphone import Softphone
@@ -24,23 +22,6 @@ from voxflow.testing.softphone import Softphone
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
 
 SALES = "+49211100200"  # the IVR's transfer target for key 1
-TONE_HZ = 1000.0
-
-
-def tone(seconds: float, hz: float = TONE_HZ) -> npt.NDArray[np.int16]:
-    t = np.arange(int(seconds * 8000)) / 8000
-    return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)
-
-
-def tone_seconds(path: Path, hz: float = TONE_HZ) -> float:
-    """How long the recording carries a strong ``hz`` component (20 ms frames)."""
-    with wave.open(str(path)) as wav:
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-    frames = samples[: samples.size // 160 * 160].reshape(-1, 160).astype(np.float64)
-    t = np.arange(160) / 8000
-    probe = np.exp(-2j * np.pi * hz * t)
-    level = np.abs(frames @ probe) / 80  # the amplitude of the hz component per frame
-    return float((level > 2000).sum() * 0.02)
 
 
 async def test_refused_refer_falls_back_to_a_bridged_call(
