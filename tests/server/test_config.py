@@ -108,3 +108,14 @@ def test_hosted_stt_keys_configure_those_providers() -> None:
     assert stt.default_provider == "pocketsphinx"
     assert stt.azure.subscription_key == "k" and stt.azure.region == "westeurope"
     assert stt.deepgram is None and stt.whisper is None and stt.vosk is None
+
+
+def test_vad_is_chosen_by_name() -> None:
+    from voxflow.server.listener import ListenSettings
+
+    base = {"webhook": "http://127.0.0.1:9/", "sip_listen": "127.0.0.1:5999"}
+    settings = load_settings(None, environ={"VOXFLOW_VAD": "silero"}, overrides=base)
+    assert ListenSettings.from_serve(settings).vad == "silero"
+    assert load_settings(None, environ={}, overrides=base).vad == "webrtc"
+    with pytest.raises(ConfigError, match="vad"):
+        load_settings(None, environ={}, overrides={**base, "vad": "energy"})

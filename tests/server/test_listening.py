@@ -205,3 +205,13 @@ async def test_serve_with_the_whisper_recogniser_hears_a_caller_over_sip(
     assert len(heard) == 1, [e.text for e in heard]
     words = heard[0].text.split()
     assert "cancel" in words and "order" in words, heard[0].text
+
+
+@pytest.mark.peer
+@pytest.mark.timeout(60)
+async def test_serve_with_the_silero_vad_hears_a_caller_over_sip(
+    baresip: Callable[..., Baresip], tmp_path: Path
+) -> None:
+    heard = await user_speak_over_sip(baresip, tmp_path, "I want to talk to sales", vad="silero")
+    assert len(heard) == 1, [e.text for e in heard]
+    assert "sales" in heard[0].text.split()

@@ -12,11 +12,11 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from voxflow.errors import ConfigError
+from voxflow.errors import ConfigError, VoxflowError
 from voxflow.lines.config import SipLineConfig, TrunkSettings
 
 ENV_PREFIX = "VOXFLOW_"
@@ -86,6 +86,9 @@ class ServeSettings(BaseModel):
     azure_speech_key: str | None = None
     azure_speech_region: str | None = None
     end_of_turn_silence_ms: int = Field(default=700, ge=20, le=10_000)
+    # Voice activity: "webrtc" (2.4 µs a frame; fooled by loud noise and music) or "silero"
+    # (about 70 µs a frame; holds on noisy lines and music on hold; needs voxflow[silero]).
+    vad: Literal["webrtc", "silero"] = "webrtc"
 
     # Off unless set: the admin API can start and end calls, so it is opened on purpose (on a
     # loopback address, or with admin_token, e.g. "127.0.0.1:8089").
@@ -132,6 +135,19 @@ class ServeSettings(BaseModel):
             path = Path(self.stt_model_path or "").expanduser()
             if not path.is_dir():
                 raise ValueError(f"stt_model_path {self.stt_model_path!r} is not a directory")
+        return self
+
+    @model_validator(mode="after")
+    def _vad_available(self) -> ServeSettings:
+        if self.listen and self.vad == "silero":
+            # Loaded once here (the model is shared by all calls): a missing package is a
+            # start-up error, not a call without listening.
+            from voxflow.media.vad import make_vad
+
+            try:
+                make_vad("silero")
+            except VoxflowError as exc:
+                raise ValueError(f"vad 'silero' cannot be used: {exc}") from None
         return self
 
     @property

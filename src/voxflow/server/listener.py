@@ -45,6 +45,7 @@ from voxflow.media.vad import (
     WebRtcVad,
     frame_level_dbfs,
     looks_like_dtmf,
+    make_vad,
 )
 from voxflow.protocol import ConfigureTranscriptionAction
 from voxflow.server.config import ServeSettings
@@ -83,12 +84,13 @@ class ListenSettings:
     end_of_turn_silence_ms: int = DEFAULT_END_OF_TURN_SILENCE_MS
     vad_mode: int = 2
     stt: SttSettings | None = None
+    vad: str = "webrtc"
 
     @classmethod
     def from_serve(cls, settings: ServeSettings) -> ListenSettings:
         """The listening part of ``voxflow serve``'s settings."""
         return cls(settings.listen, settings.stt_provider, settings.end_of_turn_silence_ms,
-                   stt=stt_settings(settings))
+                   stt=stt_settings(settings), vad=settings.vad)
 
     def stt_settings(self) -> SttSettings:
         """The providers' settings with ``stt_provider`` as the default."""
@@ -204,7 +206,8 @@ class CallListener:
         self._language: str | None = None
         self._vocabulary: tuple[str, ...] | None = None
         self._prompt_words: tuple[str, ...] = ()
-        self._vad = WebRtcVad(settings.vad_mode)
+        self._vad = (WebRtcVad(settings.vad_mode) if settings.vad == "webrtc"
+                     else make_vad(settings.vad))
         self._turns = TurnDetector(
             TurnSettings(end_of_turn_silence_ms=settings.end_of_turn_silence_ms)
         )
