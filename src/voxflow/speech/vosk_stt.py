@@ -53,7 +53,7 @@ class VoskSettings:
 
 def _import_vosk() -> Any:
     try:
-        import vosk  # type: ignore[import-untyped]
+        import vosk
     except ImportError:
         raise SttNotConfiguredError(f"vosk STT needs the vosk package: {PIP_HINT}") from None
     with _quiet_lock:

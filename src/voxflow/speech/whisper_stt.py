@@ -104,7 +104,7 @@ class WhisperProvider:
         self.settings = settings
         directory = check_model_dir(settings.model_path, self.name, _MODEL_FILES)
         try:
-            from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+            from faster_whisper import WhisperModel
         except ImportError:
             raise SttNotConfiguredError(
                 f"whisper STT needs faster-whisper: {PIP_HINT}"
