@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from peers import HOST, Baresip, Kamailio, Sipp, free_port_block, write_wav
+from sipp_scenarios import info_keys_scenario
 
 from voxflow.lines.config import SipLineConfig, TrunkSettings
 from voxflow.lines.sip import KeyPress, LineCall, SipLine
@@ -167,91 +168,12 @@ async def test_inband_keys_from_a_wav_are_reported_once_each(
     await asyncio.wait_for(call.wait_ended(), 5)
 
 
-_INFO_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="INFO keys">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-{infos}
-  <send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: {bye_cseq} BYE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
-
-_INFO_STEP = """  <pause milliseconds="150"/>
-  <send retrans="500"><![CDATA[
-INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: {cseq} INFO
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/dtmf-relay
-Content-Length: [len]
-
-Signal={key}
-Duration=160
-]]></send>
-  <recv response="200"/>
-"""
-
-
-def info_scenario(keys: str) -> str:
-    steps = "".join(_INFO_STEP.format(cseq=2 + i, key=key) for i, key in enumerate(keys))
-    return _INFO_SCENARIO.format(infos=steps, bye_cseq=2 + len(keys))
-
-
 async def test_sip_info_keys_from_sipp_are_reported_in_order(
     line: SipLine, sipp: Callable[..., Sipp], tmp_path: Path
 ) -> None:
     digits = "4#7*90"
     scenario = tmp_path / "info_keys.xml"
-    scenario.write_text(info_scenario(digits))
+    scenario.write_text(info_keys_scenario(digits))
     client = sipp("info", scenario=scenario)
     answered = asyncio.ensure_future(line.next_call(15))
     result = await asyncio.to_thread(client.run, f"{HOST}:{line.address[1]}", timeout=20)

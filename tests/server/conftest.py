@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from peers import HOST, Sipp, free_port_block
+from sipp_scenarios import info_keys_scenario
 from werkzeug.serving import make_server
 
 from voxflow.engine.records import CallRecordStore
@@ -133,102 +134,6 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
 # -- a SIPp caller that presses keys by SIP INFO -------------------------------------------------
 
-_INFO_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="IVR by SIP INFO">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:4930123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:4930123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-{infos}
-{ending}
-</scenario>
-"""
-
-_INFO_KEY = """  <pause milliseconds="{pause_ms}"/>
-  <send retrans="500"><![CDATA[
-INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:4930123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: {cseq} INFO
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/dtmf-relay
-Content-Length: [len]
-
-Signal={key}
-Duration=160
-]]></send>
-  <recv response="200"/>
-"""
-
-_REPLY = """  <send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Content-Length: 0
-
-]]></send>
-"""
-
-_ACCEPT_REFER = (
-    '  <recv request="REFER"/>\n' + _REPLY.format(status="202 Accepted") + """  <send><![CDATA[
-NOTIFY sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:4930123456@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 100 NOTIFY
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Event: refer
-Subscription-State: terminated;reason=noresource
-Content-Type: message/sipfrag
-Content-Length: [len]
-
-SIP/2.0 200 OK
-]]></send>
-  <recv response="200"/>
-"""
-)
-_ACCEPT_BYE = '  <recv request="BYE"/>\n' + _REPLY.format(status="200 OK")
-
 
 @pytest.fixture
 def info_call(tmp_path: Path) -> Callable[..., Path]:
@@ -237,13 +142,10 @@ def info_call(tmp_path: Path) -> Callable[..., Path]:
 
     def write(keys: str, *, accept_refer: bool = False, first_pause_ms: int = 2000,
               gap_ms: int = 150) -> Path:
-        infos = "".join(
-            _INFO_KEY.format(key=key, cseq=2 + i, pause_ms=first_pause_ms if i == 0 else gap_ms)
-            for i, key in enumerate(keys)
-        )
-        ending = (_ACCEPT_REFER if accept_refer else "") + _ACCEPT_BYE
         path = tmp_path / f"info_{len(list(tmp_path.glob('info_*.xml')))}.xml"
-        path.write_text(_INFO_CALL.format(infos=infos, ending=ending))
+        path.write_text(info_keys_scenario(
+            keys, caller="4930123456", first_pause_ms=first_pause_ms, gap_ms=gap_ms,
+            hang_up=False, accept_refer=accept_refer))
         return path
 
     return write
