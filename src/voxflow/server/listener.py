@@ -328,8 +328,10 @@ class CallListener:
             voiced, level, dtmf = False, SILENCE_DBFS, False
         else:
             voiced = self._vad.is_speech(samples)
-            level = float(frame_level_dbfs(samples)[0])
             dtmf = voiced and bool(looks_like_dtmf(samples)[0])
+            # The turn detector reads the level only for a voiced frame that is no key tone
+            # (the echo rule); most frames are silence, and the level costs more than the VAD.
+            level = float(frame_level_dbfs(samples)[0]) if voiced and not dtmf else SILENCE_DBFS
         events = self._turns.feed(
             at_ms, voiced, level, dtmf=dtmf, prompt_level_dbfs=self._prompt_level
         )
