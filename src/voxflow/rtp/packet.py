@@ -95,6 +95,11 @@ def parse_rtp(data: bytes) -> RtpPacket:
     if size < FIXED_HEADER_SIZE:
         raise RtpParseError(f"RTP packet too short: {size} bytes, the fixed header needs 12")
     first, second, sequence, timestamp, ssrc = _FIXED.unpack_from(data)
+    if first == 0x80 and second not in _RTCP_TYPES:
+        # Version 2 without padding, extension or CSRCs: nearly every audio packet of every
+        # call, so it skips the general path's per-field work (same packet).
+        return RtpPacket(second & 0x7F, sequence, timestamp, ssrc, bytes(data[12:]),
+                         second > 0x7F)
     version = first >> 6
     if version != RTP_VERSION:
         raise RtpParseError(f"not RTP: version {version}, expected 2 (STUN or garbage?)")
