@@ -195,6 +195,8 @@ class JitterBuffer:
         self._map_ts = 0
         self._depth = self._config.min_depth
         self._slots: dict[int, _Slot] = {}
+        # Read for every deadline (several per packet and per tick): the property divides.
+        self._frame_duration = self._config.frame_duration
 
     @property
     def config(self) -> JitterConfig:
@@ -254,9 +256,11 @@ class JitterBuffer:
     def pop(self, now: float) -> list[Frame]:
         """Every frame due by ``now``, oldest first (empty before the first packet)."""
         frames: list[Frame] = []
-        if self._start_time is None:
+        start = self._start_time
+        if start is None:
             return frames
-        while self._deadline(self._next_index) <= now:
+        duration = self._frame_duration
+        while start + self._next_index * duration <= now:  # self._deadline, inlined
             index = self._next_index
             slot = self._slots.pop(index, None)
             payload = slot.complete() if slot is not None else None
@@ -327,4 +331,4 @@ class JitterBuffer:
 
     def _deadline(self, index: int) -> float:
         assert self._start_time is not None
-        return self._start_time + index * self._config.frame_duration
+        return self._start_time + index * self._frame_duration
