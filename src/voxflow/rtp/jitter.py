@@ -270,6 +270,23 @@ class JitterBuffer:
             self._next_index += 1
         return frames
 
+    def pop_payloads(self, now: float) -> list[bytes | None]:
+        """Like :meth:`pop`, but only each frame's payload (None when lost): a caller that
+        needs no index or timestamp is spared a :class:`Frame` per frame."""
+        payloads: list[bytes | None] = []
+        start = self._start_time
+        if start is None:
+            return payloads
+        duration = self._frame_duration
+        while start + self._next_index * duration <= now:  # self._deadline, inlined
+            slot = self._slots.pop(self._next_index, None)
+            payload = slot.complete() if slot is not None else None
+            if payload is None:
+                self._counts.concealed += 1
+            payloads.append(payload)
+            self._next_index += 1
+        return payloads
+
     def _place(self, packet: RtpPacket, now: float, *, is_new: bool, new_source: bool) -> None:
         config = self._config
         if self._start_time is None:

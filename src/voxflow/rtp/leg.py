@@ -386,8 +386,7 @@ class MediaLeg:
         """Like :meth:`pull_frame`, but the frame's G.711 codes (None when lost), so a caller
         serving many legs can decode all of them in one call (law: :attr:`media`)."""
         frames = self._frames
-        for frame in self._session.pop_frames(now):
-            frames.append(frame.payload)
+        frames.extend(self._session.pop_payloads(now))
         while len(frames) > _MAX_QUEUED_FRAMES:
             frames.popleft()  # never decoded: a stalled tick loop must not cost more later
             self._counts["dropped_frames"] += 1
@@ -489,6 +488,12 @@ class MediaLeg:
 
     def send_silence(self, now: float) -> list[bytes]:
         """Send a frame of digital silence (keeps NAT bindings and the peer's buffer fed)."""
+        if self._media.sending and not self._outbound_keys and not self._pending_out.size:
+            # What send_audio does with _SILENCE in this state, without its checks (every call
+            # that plays nothing comes here every tick).
+            silence = self._silence_packet()
+            if silence is not None:
+                return [self._session.build_audio(silence, FRAME_SAMPLES)]
         return self.send_audio(_SILENCE, now)
 
     def _silence_packet(self) -> bytes | None:

@@ -192,6 +192,10 @@ class RtpSession:
         """Inbound audio frames due by ``now`` (see :class:`voxflow.rtp.jitter.JitterBuffer`)."""
         return self._jitter.pop(now)
 
+    def pop_payloads(self, now: float) -> list[bytes | None]:
+        """The payloads of :meth:`pop_frames` alone (None: lost)."""
+        return self._jitter.pop_payloads(now)
+
     def next_frame_deadline(self) -> float | None:
         """When the next inbound frame is due, or None before any audio arrived."""
         return self._jitter.next_deadline()
