@@ -127,3 +127,19 @@ def test_sdp_with_unicode_superscript_digits_never_raises_valueerror(field: str)
     text = "v=0\r\nc=IN IP4 192.0.2.1\r\n" + field
     with contextlib.suppress(SdpError):  # refusing is fine; anything else escaping is the bug
         SessionDescription.parse(text.encode("utf-8"))
+
+
+@pytest.mark.parametrize("second_to", ["<sip\x1abot@192.0.2.1>", "<sip:From:92.0.2.1>",
+                                       "<sip:bob@192.0.2.1>"])
+def test_invite_with_a_second_to_header_is_answered_400_not_offered_as_a_call(
+    second_to: str,
+) -> None:
+    # was: the call rang with the first To, and the 480 of its no-answer timer raised
+    # SipParseError building the tagged To from the second one
+    h = SipHarness()
+    h.send(request_text("INVITE", body=OFFER_SDP, content_type="application/sdp",
+                        extra=f"To: {second_to}"))
+    (response,) = h.sent_messages()
+    assert isinstance(response, Response) and response.status == 400
+    assert "To appears 2 times" in (response.headers.get("Warning") or "")
+    assert h.events() == [] and h.ua.call_count == 0 and h.ua.transaction_count == 0

@@ -55,6 +55,8 @@ REASON_PHRASES: dict[int, str] = {
 }
 
 _REQUEST_MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+#: Headers a message carries exactly once (RFC 3261 §7.3.1, §20).
+_SINGLE_VALUED = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
 
 
 def _excerpt(text: str, limit: int = 60) -> str:
@@ -151,16 +153,32 @@ class Response(Message):
         to_tag: str | None = None,
         body: bytes = b"",
     ) -> Response:
-        """A response copying Via, From, To, Call-ID, CSeq (RFC 3261 §8.2.6.2)."""
+        """A response copying Via, From, To, Call-ID, CSeq (RFC 3261 §8.2.6.2).
+
+        Every Via is copied, but only the first of the single-valued headers: the 400 for a
+        request that repeated one must not repeat it too.
+        """
         headers = Headers()
-        for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-            for value in request.headers.get_all(name):
-                if name == "To" and to_tag is not None and status != 100:
-                    address = Address.parse(value, "To")
-                    if address.tag is None:
-                        value = str(address.with_tag(to_tag))
-                headers.add(name, value)
+        for via in request.headers.get_all("Via"):
+            headers.add("Via", via)
+        for name in ("From", "To", "Call-ID", "CSeq"):
+            value = request.headers.get(name)
+            if value is None:
+                continue
+            if name == "To" and to_tag is not None and status != 100:
+                value = _with_tag(value, to_tag)
+            headers.add(name, value)
         return cls(headers, body, status, reason or REASON_PHRASES.get(status, "Unknown"))
+
+
+def _with_tag(to: str, tag: str) -> str:
+    """The To header with our tag, unless it has one; as it came if it cannot be parsed (only
+    the 400 answering that very problem is built from such a request)."""
+    try:
+        address = Address.parse(to, "To")
+    except SipParseError:
+        return to
+    return to if address.tag is not None else str(address.with_tag(tag))
 
 
 def _split_head_and_body(data: bytes) -> tuple[str, bytes]:
@@ -253,6 +271,11 @@ def _check_mandatory(message: Request | Response) -> None:
     for name in _REQUEST_MANDATORY:
         if not message.headers.get(name):
             raise SipParseError(f"missing mandatory header {name}")
+    for name in _SINGLE_VALUED:
+        # A second copy would be ignored by every check here but copied into responses.
+        count = len(message.headers.get_all(name))
+        if count > 1:
+            raise SipParseError(f"header {name} appears {count} times; it must appear once")
     message.top_via  # noqa: B018  (parsing validates)
     message.from_address  # noqa: B018
     message.to_address  # noqa: B018
