@@ -143,3 +143,129 @@ def test_invite_with_a_second_to_header_is_answered_400_not_offered_as_a_call(
     assert isinstance(response, Response) and response.status == 400
     assert "To appears 2 times" in (response.headers.get("Warning") or "")
     assert h.events() == [] and h.ua.call_count == 0 and h.ua.transaction_count == 0
+
+
+@pytest.mark.parametrize("provisional", [True, False])
+def test_487_with_another_call_id_does_not_end_the_invite_transaction(provisional: bool) -> None:
+    # was: the 487 matched our INVITE's branch, so the transaction completed and sent its ACK,
+    # but the call was looked up by the 487's Call-ID; nothing ended it, it stayed terminating
+    h = SipHarness()
+    call_id, invite = outgoing_call(h)
+    if provisional:
+        h.send(bytes(Response.for_request(invite, 180, to_tag="far")), ("192.0.2.10", 5070))
+    h.ua.hangup(call_id, h.now)
+    h.sent()
+    forged = Response.for_request(invite, 487, to_tag="far")
+    forged.headers.set("Call-ID", call_id.replace("@", ":"))
+    h.send(bytes(forged), ("192.0.2.10", 5070))
+    assert h.sent() == [] and h.ua.stats.malformed == 1  # no ACK: not an answer to our INVITE
+    assert h.ua.call_count == 1 and h.ua.transaction_count == (2 if provisional else 1)
+    h.advance(64 * 0.5 + 1)  # CANCEL given up / Timer B: the call ends all the same
+    assert h.ua.call_count == 0 and h.ua.transaction_count == 0 and h.ua.get_timer() is None
+
+
+@pytest.mark.parametrize("header", ["Call-ID", "CSeq", "From"])
+def test_response_not_echoing_our_request_is_not_delivered(header: str) -> None:
+    h = SipHarness()
+    _, invite = outgoing_call(h)
+    ok = Response.for_request(invite, 200, to_tag="far")
+    forged = {
+        "Call-ID": "someone-else",
+        "CSeq": "2 INVITE",
+        "From": str(invite.from_address.with_tag("other")),
+    }
+    ok.headers.set(header, forged[header])
+    h.send(bytes(ok), ("192.0.2.10", 5070))
+    assert h.sent() == [] and h.events() == [] and h.ua.stats.malformed == 1
+
+
+BROKEN_CONTACT = "<sip:alice@ct: <sip:alice@192.0.2.10:5070>"
+
+
+@pytest.mark.parametrize(
+    "contact", [BROKEN_CONTACT, "<sip:alice@192.0.2.10;x=a b>", '<sip:"a"@192.0.2.10>']
+)
+def test_invite_whose_contact_would_not_serialize_is_answered_400(contact: str) -> None:
+    # was: the Contact parsed (user "alice@ct", password " <sip:alice"), the call was answered
+    # and hangup() sent "BYE sip:alice@ct: <sip:alice@192.0.2.10:5070 SIP/2.0"
+    h = SipHarness()
+    h.send(
+        request_text("INVITE", body=OFFER_SDP, content_type="application/sdp").replace(
+            b"Contact: <sip:alice@192.0.2.10:5070>", f"Contact: {contact}".encode()
+        )
+    )
+    (response,) = h.sent_messages()
+    assert isinstance(response, Response) and response.status == 400
+    assert "not allowed in a URI" in (response.headers.get("Warning") or "")
+    assert h.events() == [] and h.ua.call_count == 0 and h.ua.transaction_count == 0
+
+
+def test_invite_with_an_unusable_record_route_is_answered_400() -> None:
+    h = SipHarness()
+    h.send(request_text("INVITE", body=OFFER_SDP, content_type="application/sdp",
+                        extra="Record-Route: <sip:proxy.example;lr;x=a b>"))
+    assert h.statuses() == [400] and h.ua.call_count == 0 and h.ua.transaction_count == 0
+
+
+def test_reinvite_with_an_unusable_contact_is_400_and_leaves_no_transaction() -> None:
+    # the Contact of a re-INVITE replaces the remote target: refused before any state changes
+    h = SipHarness()
+    h.send(request_text("INVITE", body=OFFER_SDP, content_type="application/sdp"))
+    (incoming,) = h.events()
+    assert isinstance(incoming, IncomingCall)
+    h.ua.answer(incoming.call_id, "192.0.2.1", 4000, h.now)
+    ok = h.sent_messages()[-1]
+    assert isinstance(ok, Response)
+    tag = ok.to_address.tag
+    h.send(request_text("ACK", branch="z9hG4bK-ack", to_tag=tag))
+    h.events()
+    h.advance(64)
+    reinvite = request_text("INVITE", cseq=2, branch="z9hG4bK-re", to_tag=tag, body=OFFER_SDP,
+                            content_type="application/sdp")
+    h.send(reinvite.replace(b"Contact: <sip:alice@192.0.2.10:5070>",
+                            f"Contact: {BROKEN_CONTACT}".encode()))
+    assert h.statuses() == [400] and h.ua.transaction_count == 0
+    h.send(reinvite)  # the same CSeq, now usable: not "out of order"
+    assert h.statuses() == [200]
+    h.ua.hangup(incoming.call_id, h.now)
+    (bye,) = h.sent_messages()
+    assert isinstance(bye, Request) and str(bye.uri) == "sip:alice@192.0.2.10:5070"
+
+
+def test_2xx_whose_contact_would_not_serialize_is_a_protocol_error() -> None:
+    # the 2xx's Contact becomes the Request-URI of the ACK and BYE: such a 2xx is dropped as
+    # malformed before its transaction sees it, so the INVITE keeps retransmitting
+    h = SipHarness()
+    _, invite = outgoing_call(h)
+    answer = OFFER_SDP.replace("8 0 101", "0 101")
+    ok = Response.for_request(invite, 200, to_tag="far", body=answer.encode())
+    ok.headers.add("Content-Type", "application/sdp")
+    broken = Response(ok.headers.copy(), ok.body, 200, "OK")
+    broken.headers.add("Contact", BROKEN_CONTACT)
+    h.send(bytes(broken), ("192.0.2.10", 5070))
+    assert h.sent() == [] and h.events() == [] and h.ua.stats.malformed == 1
+    ok.headers.add("Contact", "<sip:bob@192.0.2.10:5070>")
+    h.send(bytes(ok), ("192.0.2.10", 5070))
+    (ack,) = h.sent_messages()
+    assert isinstance(ack, Request) and ack.method == "ACK"
+    assert str(ack.uri) == "sip:bob@192.0.2.10:5070"
+
+
+def test_call_whose_bye_gets_no_usable_final_response_ends_at_timer_f() -> None:
+    # RFC 3261 §15.1.1: a BYE transaction that times out ends the dialog all the same
+    h = SipHarness()
+    h.send(request_text("INVITE", body=OFFER_SDP, content_type="application/sdp"))
+    (incoming,) = h.events()
+    assert isinstance(incoming, IncomingCall)
+    h.ua.answer(incoming.call_id, "192.0.2.1", 4000, h.now)
+    ok = h.sent_messages()[-1]
+    assert isinstance(ok, Response)
+    h.send(request_text("ACK", branch="z9hG4bK-ack", to_tag=ok.to_address.tag))
+    h.ua.hangup(incoming.call_id, h.now)
+    (bye,) = [m for m in h.sent_messages() if isinstance(m, Request)]
+    answer = Response.for_request(bye, 200)
+    answer.headers.set("Call-ID", "someone-else")
+    h.send(bytes(answer))
+    assert h.ua.stats.malformed == 1 and h.ua.call_count == 1
+    h.advance(64 * 0.5 + 1)
+    assert h.ua.call_count == 0 and h.ua.transaction_count == 0 and h.ua.get_timer() is None

@@ -17,6 +17,15 @@ def _contact_uri(message: Request | Response, fallback: SipUri) -> SipUri:
     return Address.parse(contact, "Contact").uri if contact and contact != "*" else fallback
 
 
+def check_dialog_headers(message: Request | Response) -> None:
+    """Raise :class:`SipParseError` unless the Contact and Record-Route entries a dialog would
+    keep from ``message`` parse: they become the Request-URI and Route of later requests
+    (§12.1), so one we could not reuse is refused on arrival, not when we hang up."""
+    _contact_uri(message, SipUri("sip", None, "invalid"))
+    for route in message.headers.get_all("Record-Route"):
+        Address.parse(route, "Record-Route")
+
+
 def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))

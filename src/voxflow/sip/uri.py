@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from voxflow.errors import SipParseError
 
 _SCHEMES = ("sip", "sips", "tel")
+# No URI character (RFC 3261 §25.1, RFC 3966 §3) is whitespace, a control, '<', '>' or '"'.
+# Accepting one would let a peer hand us a URI that cannot be written back into a request
+# line or a name-addr: a Contact reused as a Request-URI must serialize to what it parsed as.
+_NOT_URI_CHARS = re.compile(r'[\s\x00-\x1f\x7f<>"]')
 
 
 def split_params(text: str, separator: str = ";") -> dict[str, str | None]:
@@ -78,6 +83,9 @@ class SipUri:
     def parse(cls, text: str) -> SipUri:
         """Parse a URI, raising :class:`SipParseError` that quotes the offending URI."""
         text = text.strip()
+        bad = _NOT_URI_CHARS.search(text)
+        if bad is not None:
+            raise SipParseError(f"URI {text!r} contains {bad.group()!r}, not allowed in a URI")
         scheme, colon, rest = text.partition(":")
         scheme = scheme.lower()
         if not colon or scheme not in _SCHEMES:

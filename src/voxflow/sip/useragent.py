@@ -21,7 +21,7 @@ from voxflow.errors import SdpError, SipParseError, SipStateError
 from voxflow.sip.auth import Challenge, DigestServer, Verdict, answer_challenge
 from voxflow.sip.call import Call, CallState
 from voxflow.sip.config import Credentials, SipConfig
-from voxflow.sip.dialog import Dialog
+from voxflow.sip.dialog import Dialog, check_dialog_headers
 from voxflow.sip.events import (
     CallAnswered,
     CallConfirmed,
@@ -106,6 +106,21 @@ def _answered_2xx(txn: ServerTransaction) -> bool:
     # an RFC 2543 peer without branches) acknowledges the 2xx and belongs to the TU
     response = txn.last_response
     return response is not None and 200 <= response.status < 300
+
+
+def _check_echoes_request(request: Request, response: Response) -> None:
+    """Raise SipParseError unless ``response`` carries the Call-ID, CSeq number and From tag of
+    the request whose transaction its branch matched (§8.2.6.2): one that does not is not an
+    answer to it, and must neither end that transaction nor reach another call."""
+    if (
+        response.call_id != request.call_id
+        or response.cseq.number != request.cseq.number
+        or response.from_address.tag != request.from_address.tag
+    ):
+        raise SipParseError(
+            f"{response.status} response matches the branch of our {request.method} but not "
+            "its Call-ID, CSeq number and From tag"
+        )
 
 
 def _got_provisional(txn: InviteClientTransaction | None) -> bool:
@@ -430,7 +445,7 @@ class UserAgent:
         if required:
             self._send_stateless(request, 420, None, {"Unsupported": ", ".join(required)})
             return
-        Dialog.as_uas(request, "-")  # a Contact answer() could not parse → 400 now, not later
+        check_dialog_headers(request)  # a Contact answer() could not reuse → 400 now, not later
         offer = self._parse_offer(request)  # raises SdpError → 400/488 via receive_datagram
         if offer is not None:
             answer_offer(
@@ -528,6 +543,8 @@ class UserAgent:
         if call is None or dialog is None or not dialog.matches(request):
             self._respond_new(request, self._response(request, 481), now)
             return
+        if request.method == "INVITE":
+            check_dialog_headers(request)  # a target refresh we could not reuse → 400, no state
         if not dialog.accept_remote_cseq(request):
             self._respond_new(request, self._response(request, 500, "CSeq out of order"), now)
             return
@@ -631,6 +648,9 @@ class UserAgent:
         if txn is None:
             self._receive_stray_response(response)
             return
+        _check_echoes_request(txn.request, response)
+        if txn.request.method == "INVITE" and 200 <= response.status < 300:
+            check_dialog_headers(response)  # the dialog's remote target, before the ACK is due
         deliver, to_send = txn.receive_response(response, now)
         for message in to_send:
             self._send(message, txn.remote)
