@@ -207,9 +207,9 @@ def test_invite_with_an_unusable_record_route_is_answered_400() -> None:
     assert h.statuses() == [400] and h.ua.call_count == 0 and h.ua.transaction_count == 0
 
 
-def test_reinvite_with_an_unusable_contact_is_400_and_leaves_no_transaction() -> None:
-    # the Contact of a re-INVITE replaces the remote target: refused before any state changes
-    h = SipHarness()
+
+def answered_call(h: SipHarness) -> tuple[IncomingCall, str | None]:
+    """An incoming call, answered and ACKed; with our To tag."""
     h.send(request_text("INVITE", body=OFFER_SDP, content_type="application/sdp"))
     (incoming,) = h.events()
     assert isinstance(incoming, IncomingCall)
@@ -219,6 +219,13 @@ def test_reinvite_with_an_unusable_contact_is_400_and_leaves_no_transaction() ->
     tag = ok.to_address.tag
     h.send(request_text("ACK", branch="z9hG4bK-ack", to_tag=tag))
     h.events()
+    return incoming, tag
+
+
+def test_reinvite_with_an_unusable_contact_is_400_and_leaves_no_transaction() -> None:
+    # the Contact of a re-INVITE replaces the remote target: refused before any state changes
+    h = SipHarness()
+    incoming, tag = answered_call(h)
     h.advance(64)
     reinvite = request_text("INVITE", cseq=2, branch="z9hG4bK-re", to_tag=tag, body=OFFER_SDP,
                             content_type="application/sdp")
@@ -254,13 +261,7 @@ def test_2xx_whose_contact_would_not_serialize_is_a_protocol_error() -> None:
 def test_call_whose_bye_gets_no_usable_final_response_ends_at_timer_f() -> None:
     # RFC 3261 §15.1.1: a BYE transaction that times out ends the dialog all the same
     h = SipHarness()
-    h.send(request_text("INVITE", body=OFFER_SDP, content_type="application/sdp"))
-    (incoming,) = h.events()
-    assert isinstance(incoming, IncomingCall)
-    h.ua.answer(incoming.call_id, "192.0.2.1", 4000, h.now)
-    ok = h.sent_messages()[-1]
-    assert isinstance(ok, Response)
-    h.send(request_text("ACK", branch="z9hG4bK-ack", to_tag=ok.to_address.tag))
+    incoming, _ = answered_call(h)
     h.ua.hangup(incoming.call_id, h.now)
     (bye,) = [m for m in h.sent_messages() if isinstance(m, Request)]
     answer = Response.for_request(bye, 200)
