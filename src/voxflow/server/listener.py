@@ -121,20 +121,13 @@ _registries: dict[SttSettings, SttRegistry] = {}
 _registries_lock = threading.Lock()
 
 
-def shared_stt_registry(settings: str | ListenSettings | SttSettings) -> SttRegistry:
+def shared_stt_registry(settings: ListenSettings) -> SttRegistry:
     """The process's STT providers, built once per configuration (loading a decoder takes
     about 0.2 s, a whisper or vosk model a second or two).
 
-    ``settings``: the default provider's name (no other configuration), the calls'
-    :class:`ListenSettings`, or the STT settings themselves. Blocking; call it off the event
-    loop the first time.
+    Blocking; call it off the event loop the first time.
     """
-    if isinstance(settings, str):
-        key = SttSettings(default_provider=settings)
-    elif isinstance(settings, ListenSettings):
-        key = settings.stt_settings()
-    else:
-        key = settings
+    key = settings.stt_settings()
     with _registries_lock:
         registry = _registries.get(key)
         if registry is None:

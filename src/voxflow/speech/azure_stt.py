@@ -16,7 +16,12 @@ import httpx
 
 from voxflow.errors import SttNotConfiguredError, SttProviderError
 from voxflow.media.audio import Int16Array, encode_wav, resample
-from voxflow.speech.stt import SAMPLE_RATE, BufferedUtterance, Transcript, post_for_json
+from voxflow.speech.stt import (
+    SAMPLE_RATE,
+    Transcript,
+    WholeUtteranceRecognizer,
+    post_for_json,
+)
 
 PATH: Final = "/speech/recognition/conversation/cognitiveservices/v1"
 UPLOAD_RATE: Final = 16000
@@ -100,22 +105,15 @@ class AzureSttProvider:
         await self._client.aclose()
 
 
-class AzureRecognizer:
-    """Buffers one utterance; :meth:`finish` sends it."""
+class AzureRecognizer(WholeUtteranceRecognizer):
+    """Buffers one utterance (the short-audio API answers only at the end); :meth:`finish`
+    sends it."""
 
     def __init__(self, provider: AzureSttProvider, language: str) -> None:
+        super().__init__(provider.settings.max_seconds)
         self._provider = provider
         self._language = language
-        self._audio = BufferedUtterance(provider.settings.max_seconds)
-
-    def feed(self, samples: Int16Array) -> None:
-        """Buffer the samples."""
-        self._audio.add(samples)
-
-    def partial(self) -> str:
-        """Always "": the short-audio API answers only at the end."""
-        return ""
 
     async def finish(self) -> Transcript:
         """Send the utterance, return Azure's best transcript."""
-        return await self._provider.recognize(self._audio.samples(), self._language)
+        return await self._provider.recognize(self.audio.samples(), self._language)

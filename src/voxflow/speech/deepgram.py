@@ -15,7 +15,12 @@ import httpx
 
 from voxflow.errors import SttNotConfiguredError, SttProviderError
 from voxflow.media.audio import Int16Array
-from voxflow.speech.stt import SAMPLE_RATE, BufferedUtterance, Transcript, post_for_json
+from voxflow.speech.stt import (
+    SAMPLE_RATE,
+    Transcript,
+    WholeUtteranceRecognizer,
+    post_for_json,
+)
 
 PATH: Final = "/v1/listen"
 MAX_KEYWORDS: Final = 100
@@ -94,23 +99,16 @@ class DeepgramProvider:
         await self._client.aclose()
 
 
-class DeepgramRecognizer:
-    """Buffers one utterance; :meth:`finish` sends it."""
+class DeepgramRecognizer(WholeUtteranceRecognizer):
+    """Buffers one utterance (the pre-recorded API answers only at the end); :meth:`finish`
+    sends it."""
 
     def __init__(self, provider: DeepgramProvider, language: str | None, hints: Sequence[str]):
+        super().__init__(provider.settings.max_seconds)
         self._provider = provider
         self._language = language
         self._hints = hints
-        self._audio = BufferedUtterance(provider.settings.max_seconds)
-
-    def feed(self, samples: Int16Array) -> None:
-        """Buffer the samples."""
-        self._audio.add(samples)
-
-    def partial(self) -> str:
-        """Always "": the pre-recorded API answers only at the end."""
-        return ""
 
     async def finish(self) -> Transcript:
         """Send the utterance, return Deepgram's transcript."""
-        return await self._provider.recognize(self._audio.samples(), self._language, self._hints)
+        return await self._provider.recognize(self.audio.samples(), self._language, self._hints)

@@ -139,6 +139,23 @@ class BufferedUtterance:
         return np.concatenate(self.chunks)
 
 
+class WholeUtteranceRecognizer:
+    """The feeding half of a recognizer for services that take the whole utterance at the end:
+    ``feed`` buffers (up to ``max_seconds``), ``partial`` has nothing before the end.
+    Subclasses send :attr:`audio` in their ``finish``."""
+
+    def __init__(self, max_seconds: float) -> None:
+        self.audio = BufferedUtterance(max_seconds)
+
+    def feed(self, samples: Int16Array) -> None:
+        """Buffer the samples."""
+        self.audio.add(samples)
+
+    def partial(self) -> str:
+        """Always "": the service answers only at the end."""
+        return ""
+
+
 def _error_text(response: httpx.Response) -> str:
     text = " ".join(response.text.split())
     return text[:MAX_ERROR_TEXT] + ("…" if len(text) > MAX_ERROR_TEXT else "") or "(no body)"
