@@ -255,24 +255,15 @@ class JitterBuffer:
 
     def pop(self, now: float) -> list[Frame]:
         """Every frame due by ``now``, oldest first (empty before the first packet)."""
-        frames: list[Frame] = []
-        start = self._start_time
-        if start is None:
-            return frames
-        duration = self._frame_duration
-        while start + self._next_index * duration <= now:  # self._deadline, inlined
-            index = self._next_index
-            slot = self._slots.pop(index, None)
-            payload = slot.complete() if slot is not None else None
-            if payload is None:
-                self._counts.concealed += 1
-            frames.append(Frame(index, self._timestamp_of(index), payload))
-            self._next_index += 1
-        return frames
+        first = self._next_index
+        return [
+            Frame(first + offset, self._timestamp_of(first + offset), payload)
+            for offset, payload in enumerate(self.pop_payloads(now))
+        ]
 
     def pop_payloads(self, now: float) -> list[bytes | None]:
-        """Like :meth:`pop`, but only each frame's payload (None when lost): a caller that
-        needs no index or timestamp is spared a :class:`Frame` per frame."""
+        """The payload of every frame due by ``now`` (None when lost), oldest first: what
+        :meth:`pop` returns without a :class:`Frame` per frame, for the media tick."""
         payloads: list[bytes | None] = []
         start = self._start_time
         if start is None:
